@@ -1,0 +1,1 @@
+"""Datasets: the generated `synthaction` set, real layouts, frame extraction, clip sampling."""

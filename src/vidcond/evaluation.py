@@ -1,0 +1,83 @@
+"""Evaluation jobs (a condensed set, or the full training set) and teacher training."""
+
+from __future__ import annotations
+
+from .condensed import load_condensed
+from .data.framestore import FrameStore
+from .models import build_model, load_model, save_model
+from .training import CondensedClips, RealClips, TrainSettings, measure_accuracy, pick_device, train
+from .workflow import provenance
+
+
+def clip_shape(store: FrameStore, num_frames: int) -> tuple[int, int, int, int]:
+    return (num_frames, 3, *store.frame_size)
+
+
+def train_teacher(store_dir, out_stem, *, arch, model_options, training, clip, seed, progress=True) -> dict:
+    """Train ``arch`` on the real training split with hard labels; save it with its test accuracy."""
+    store = FrameStore(store_dir)
+    settings = TrainSettings.from_dict(training)
+    shape = clip_shape(store, clip["num_frames"])
+    model = build_model(arch, store.num_classes, shape, **model_options)
+    stats = train(model, RealClips(store, clip["num_frames"], clip["stride"]), settings, seed=seed, progress=progress)
+    metrics = measure_accuracy(model, RealClips(store, clip["num_frames"], clip["stride"], split="test"), store.classes)
+    spec = {"arch": arch, "num_classes": store.num_classes, "clip_shape": list(shape), "options": model_options}
+    save_model(out_stem, model.cpu(), spec, {"train": stats, "test": metrics})
+    print(f"teacher {arch}: top-1 {metrics['top1']:.1f}%")
+    return metrics
+
+
+def evaluation_row(
+    *,
+    store_dir,
+    condensed_stem,
+    teacher_stem,
+    dataset: str,
+    method: str,
+    arch: str,
+    variant: str,
+    seed: int,
+    settings: dict,
+    model_options: dict,
+    clip: dict,
+    progress: bool = True,
+) -> dict:
+    """Train a fresh ``arch`` on a condensed set (or on every real training video when
+    ``condensed_stem`` is None), test it on the real test split, and return the table row."""
+    store = FrameStore(store_dir)
+    train_settings = TrainSettings.from_dict(settings)
+    model = build_model(arch, store.num_classes, clip_shape(store, clip["num_frames"]), **model_options)
+    teacher = load_model(teacher_stem) if train_settings.needs_teacher else None
+    row = {"dataset": dataset, "method": method, "arch": arch, "variant": variant}
+    if condensed_stem is None:
+        source = RealClips(store, clip["num_frames"], clip["stride"])
+        stats = train(model, source, train_settings, teacher=teacher, seed=seed, progress=progress)
+        row.update(ipc=0, num_train=len(source), storage_bytes=None, condensation_ratio=1.0, frames_pct=100.0, lr=train_settings.lr)
+    else:
+        condensed = load_condensed(condensed_stem)
+        meta = condensed.meta
+        lr = condensed.syn_lr if train_settings.use_learned_lr and condensed.syn_lr else train_settings.lr
+        source = CondensedClips(condensed, clip["num_frames"])
+        stats = train(model, source, train_settings, ipc=int(meta["ipc"]), teacher=teacher, seed=seed, progress=progress, lr=lr)
+        row.update(
+            ipc=int(meta["ipc"]),
+            num_train=len(condensed),
+            storage_bytes=meta["storage_bytes"],
+            condensation_ratio=meta["condensation_ratio"],
+            frames_pct=meta["frames_pct"],
+            lr=lr,
+            condensed_hash=meta["config_hash"],
+        )
+    metrics = measure_accuracy(model, RealClips(store, clip["num_frames"], clip["stride"], split="test"), store.classes)
+    row.update(
+        labels=train_settings.labels,
+        loss=train_settings.loss,
+        cutmix=train_settings.cutmix,
+        epochs=train_settings.epochs,
+        device=pick_device().type,
+        **stats,
+        **metrics,
+        **provenance({"settings": settings, "models": model_options, "clip": clip, "arch": arch}, seed),
+    )
+    return row
+

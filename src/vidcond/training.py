@@ -1,0 +1,313 @@
+"""Training and testing of a video classifier: the one loop behind teachers and evaluation.
+
+The loop knows nothing about condensation methods: it trains on a *source* of clips (a
+condensed set or the real training split) under a fully resolved :class:`TrainSettings`
+(optimizer, schedule, batch size, augmentation, label mode, loss, CutMix), then tests on
+the real test split with the deterministic centre clip.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .data.framestore import FrameStore
+from .data.sampling import center_clip, random_clip, to_clip_tensor
+
+LABEL_MODES = ("hard", "soft", "multi_soft")
+LOSSES = ("ce", "kl", "mse_gt", "kd_ce")
+SCHEDULES = ("constant", "step", "cosine", "quarter_cosine")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    optimizer: str = "adamw"  # adamw | sgd
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.01
+    decay_matrices_only: bool = True  # weight decay on >1-D weights only (official Video-DC)
+    epochs: int = 300
+    schedule: str = "quarter_cosine"
+    milestones: tuple[float, ...] = (0.5,)  # step schedule: fractions of `epochs`
+    gamma: float = 0.1
+    batch_size: int = 0  # > 0: fixed batch size
+    batch_base: int = 10  # batch_size == 0: batch = batch_base * IPC (video study, eq. 3)
+    resized_crop: bool = True
+    crop_scale: tuple[float, float] = (0.08, 1.0)
+    flip: bool = True
+    labels: str = "multi_soft"
+    loss: str = "mse_gt"
+    temperature: float = 1.0
+    ce_weight: float = 0.1  # mse_gt = MSE(student, teacher) + ce_weight * CE
+    kd_alpha: float = 0.9  # kd_ce = alpha * T^2 * KL + (1 - alpha) * CE
+    cutmix: bool = False
+    cutmix_beta: float = 1.0
+    use_learned_lr: bool = False  # train with the set's learned learning rate if it has one
+    use_set_labels: bool = True  # `soft` mode uses the set's own soft labels when present
+
+    @classmethod
+    def from_dict(cls, options: dict) -> "TrainSettings":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ValueError(f"unknown training settings {unknown}; known: {sorted(known)}")
+        opts = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+        settings = cls(**opts)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        if self.labels not in LABEL_MODES:
+            raise ValueError(f"labels must be one of {LABEL_MODES}, not {self.labels!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, not {self.loss!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, not {self.schedule!r}")
+        if self.labels == "hard" and self.loss != "ce":
+            raise ValueError(f"loss {self.loss!r} needs teacher logits: use labels soft or multi_soft")
+
+    @property
+    def needs_teacher(self) -> bool:
+        return self.labels != "hard"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def lr_factor(settings: TrainSettings, epoch: int) -> float:
+    """Multiplier of the base learning rate during ``epoch`` (0-based)."""
+    e, total = epoch, settings.epochs
+    if settings.schedule == "quarter_cosine":  # official Video-DC/RDED: decays only to 0.5
+        return 0.5 * (1 + math.cos(math.pi * e / total / 2))
+    if settings.schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * e / total))
+    if settings.schedule == "step":
+        return settings.gamma ** sum(e >= round(m * total) for m in settings.milestones)
+    return 1.0
+
+
+def make_optimizer(model: torch.nn.Module, settings: TrainSettings, lr: float) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if settings.decay_matrices_only:
+        groups = [
+            {"params": [p for p in params if p.dim() > 1], "weight_decay": settings.weight_decay},
+            {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0},
+        ]
+    else:
+        groups = [{"params": params, "weight_decay": settings.weight_decay}]
+    if settings.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999))
+    if settings.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=settings.momentum)
+    raise ValueError(f"unknown optimizer {settings.optimizer!r}; use adamw or sgd")
+
+
+# ---------------------------------------------------------------- augmentation, losses
+
+
+def random_resized_crop(clips: torch.Tensor, scale, generator: torch.Generator) -> torch.Tensor:
+    """One RandomResizedCrop per clip (same window on every frame), resized back to H x W."""
+    b, t, c, h, w = clips.shape
+    out = torch.empty_like(clips)
+    rand = torch.rand(b, 4, generator=generator)
+    for i in range(b):
+        area = h * w * (scale[0] + (scale[1] - scale[0]) * rand[i, 0].item())
+        aspect = math.exp(math.log(3 / 4) + (math.log(4 / 3) - math.log(3 / 4)) * rand[i, 1].item())
+        ch = min(h, max(1, round(math.sqrt(area / aspect))))
+        cw = min(w, max(1, round(math.sqrt(area * aspect))))
+        top, left = int(rand[i, 2] * (h - ch + 1)), int(rand[i, 3] * (w - cw + 1))
+        window = clips[i, :, :, top : top + ch, left : left + cw]
+        out[i] = F.interpolate(window, size=(h, w), mode="bilinear", align_corners=False)
+    return out
+
+
+def augment(clips: torch.Tensor, settings: TrainSettings, generator: torch.Generator) -> torch.Tensor:
+    if settings.resized_crop:
+        clips = random_resized_crop(clips, settings.crop_scale, generator)
+    if settings.flip:
+        flip = torch.rand(len(clips), generator=generator) < 0.5
+        clips = torch.where(flip.view(-1, 1, 1, 1, 1).to(clips.device), clips.flip(-1), clips)
+    return clips
+
+
+def cutmix(clips: torch.Tensor, beta: float, rng: np.random.Generator):
+    """CutMix on whole clips (one box on every frame): (mixed clips, permutation, share of
+    the original clip left in the mix)."""
+    b, _, _, h, w = clips.shape
+    lam = rng.beta(beta, beta)
+    perm = torch.as_tensor(rng.permutation(b), device=clips.device)
+    cut_h, cut_w = int(h * math.sqrt(1 - lam)), int(w * math.sqrt(1 - lam))
+    cy, cx = rng.integers(h), rng.integers(w)
+    y0, y1 = max(cy - cut_h // 2, 0), min(cy + cut_h // 2, h)
+    x0, x1 = max(cx - cut_w // 2, 0), min(cx + cut_w // 2, w)
+    mixed = clips.clone()
+    mixed[..., y0:y1, x0:x1] = clips[perm][..., y0:y1, x0:x1]
+    return mixed, perm, 1 - (y1 - y0) * (x1 - x0) / (h * w)
+
+
+def compute_loss(settings: TrainSettings, logits, hard_target, teacher_logits=None) -> torch.Tensor:
+    """``hard_target`` is class indices or (under CutMix) class probabilities."""
+    tau = settings.temperature
+    if settings.loss == "ce":
+        return F.cross_entropy(logits, hard_target)
+    if settings.loss == "kl":
+        return F.kl_div(F.log_softmax(logits / tau, 1), F.softmax(teacher_logits / tau, 1), reduction="batchmean")
+    if settings.loss == "mse_gt":
+        return F.mse_loss(logits, teacher_logits) + settings.ce_weight * F.cross_entropy(logits, hard_target)
+    kl = F.kl_div(F.log_softmax(logits / tau, 1), F.softmax(teacher_logits / tau, 1), reduction="batchmean")
+    return settings.kd_alpha * tau**2 * kl + (1 - settings.kd_alpha) * F.cross_entropy(logits, hard_target)
+
+
+# ---------------------------------------------------------------- training sources
+
+
+class RealClips:
+    """The real training split with uniform dynamic sampling (a new random clip per epoch)."""
+
+    def __init__(self, store: FrameStore, num_frames: int, stride: int, split: str = "train"):
+        self.store, self.num_frames, self.stride = store, num_frames, stride
+        self.videos = store.videos(split)
+        self.labels = torch.tensor(self.videos["label"].to_numpy(), dtype=torch.long)
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def clips(self, indices: np.ndarray, rng: np.random.Generator | None) -> torch.Tensor:
+        """Clips of the given videos: random (with ``rng``) or centred."""
+        frames = []
+        for i in indices:
+            offset, n = int(self.videos["offset"].iat[i]), int(self.videos["n_stored"].iat[i])
+            pick = random_clip(n, self.num_frames, self.stride, rng) if rng else center_clip(n, self.num_frames, self.stride)
+            frames.append(self.store.frames[offset + pick])
+        return to_clip_tensor(np.stack(frames))
+
+    def epoch(self, batch_size: int, rng: np.random.Generator, generator: torch.Generator):
+        order = rng.permutation(len(self))
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            yield self.clips(idx, rng), self.labels[idx], None
+
+
+class CondensedClips:
+    """A condensed set: drawn once per epoch (factorised sets re-pair, long clips re-window)."""
+
+    def __init__(self, condensed, num_frames: int):
+        self.condensed, self.num_frames = condensed, num_frames
+        self.labels = condensed.labels.long()
+        self.soft = condensed.soft_labels
+
+    def __len__(self) -> int:
+        return len(self.condensed)
+
+    def epoch(self, batch_size: int, rng: np.random.Generator, generator: torch.Generator):
+        clips = self.condensed.draw(self.num_frames, generator)
+        order = torch.as_tensor(rng.permutation(len(self)))
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            yield clips[idx], self.labels[idx], idx
+
+
+# ---------------------------------------------------------------- train / test
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def train(
+    model: torch.nn.Module,
+    source,
+    settings: TrainSettings,
+    *,
+    ipc: int = 1,
+    teacher: torch.nn.Module | None = None,
+    seed: int = 0,
+    device: torch.device | None = None,
+    progress: bool = True,
+    lr: float | None = None,
+) -> dict:
+    """Train ``model`` in place on ``source``; returns training statistics."""
+    device = device or pick_device()
+    torch.manual_seed(seed)
+    rng, generator = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
+    if settings.needs_teacher and teacher is None:
+        raise ValueError(f"label mode {settings.labels!r} needs a teacher")
+    model.to(device).train()
+    if teacher is not None:
+        teacher.to(device).eval()
+    batch_size = settings.batch_size or settings.batch_base * ipc
+    optimizer = make_optimizer(model, settings, lr or settings.lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(settings, e))
+    static_soft = _static_soft_labels(source, settings, teacher, device)
+    steps, started, last_loss = 0, time.perf_counter(), float("nan")
+    bar = tqdm(range(settings.epochs), desc="train", disable=not progress, mininterval=5)
+    for _ in bar:
+        for clips, hard, index in source.epoch(batch_size, rng, generator):
+            clips, hard = clips.to(device), hard.to(device)
+            clips = augment(clips, settings, generator)
+            soft = None if static_soft is None else static_soft[index].to(device)
+            if settings.cutmix:
+                clips, perm, lam = cutmix(clips, settings.cutmix_beta, rng)
+            if settings.labels == "multi_soft":
+                with torch.no_grad():
+                    soft = teacher(clips)
+            logits = model(clips)
+            target = hard
+            if settings.cutmix:
+                k = logits.shape[1]
+                target = lam * F.one_hot(hard, k).float() + (1 - lam) * F.one_hot(hard[perm], k).float()
+                if settings.labels == "soft":
+                    soft = lam * soft + (1 - lam) * soft[perm]
+            loss = compute_loss(settings, logits, target, soft)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            steps, last_loss = steps + 1, loss.item()
+        schedule.step()
+        bar.set_postfix(loss=f"{last_loss:.4f}")
+    return {"train_seconds": time.perf_counter() - started, "steps": steps, "final_loss": last_loss, "batch_size": batch_size}
+
+
+def _static_soft_labels(source, settings: TrainSettings, teacher, device) -> torch.Tensor | None:
+    """`soft` labels: the set's own soft labels, or the teacher's logits on each
+    un-augmented clip computed once (a static soft label per clip)."""
+    if settings.labels != "soft":
+        return None
+    if not isinstance(source, CondensedClips):
+        raise ValueError("label mode `soft` applies to condensed sets; train on real clips with hard or multi_soft")
+    if getattr(source, "soft", None) is not None and settings.use_set_labels:
+        return source.soft.float()
+    clips = source.condensed.draw(source.num_frames, None)
+    with torch.no_grad():
+        return torch.cat([teacher(clips[i : i + 64].to(device)).cpu() for i in range(0, len(clips), 64)])
+
+
+@torch.no_grad()
+def measure_accuracy(model: torch.nn.Module, real: RealClips, classes, batch_size: int = 64, device=None) -> dict:
+    """Top-1/top-5 on centre clips of the test split, and top-1 per class group."""
+    device = device or pick_device()
+    model.to(device).eval()
+    logits = []
+    for start in range(0, len(real), batch_size):
+        idx = np.arange(start, min(start + batch_size, len(real)))
+        logits.append(model(real.clips(idx, None).to(device)).float().cpu())
+    logits = torch.cat(logits)
+    labels = real.labels
+    top5 = logits.topk(min(5, logits.shape[1]), dim=1).indices
+    correct1 = top5[:, 0] == labels
+    metrics = {
+        "top1": 100.0 * correct1.float().mean().item(),
+        "top5": 100.0 * (top5 == labels[:, None]).any(1).float().mean().item(),
+        "num_test": len(labels),
+    }
+    groups = classes.set_index("label")["group"]
+    for group in ("static", "dynamic"):
+        in_group = torch.as_tensor(groups.reindex(labels.numpy()).to_numpy() == group)
+        metrics[f"top1_{group}"] = 100.0 * correct1[in_group].float().mean().item() if in_group.any() else float("nan")
+    return metrics

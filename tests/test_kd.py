@@ -1,0 +1,290 @@
+"""Knowledge distillation and SAKD: the greedy DPP against brute force, SAKD's equations,
+the temporal interruption, every KD loss against a direct formula, a tiny training run."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from vidcond.kd.dpp import greedy_map_dpp_matrix, select_easy_diverse
+from vidcond.kd.losses import (
+    CurriculumTemperatureKD,
+    DecoupledKD,
+    FeatureKD,
+    HintonKD,
+    dkd_parts,
+)
+from vidcond.kd.loop import kd_row, train_student
+from vidcond.kd.sakd import (
+    SakdSettings,
+    SakdState,
+    interrupt,
+    interruption_rate,
+    selection_probability,
+    update_strength,
+)
+from vidcond.models import build_model, save_model
+from vidcond.training import RealClips, TrainSettings
+
+# ---------------------------------------------------------------- greedy MAP DPP
+
+
+def _gram(seed, n=7, d=5):
+    b = np.random.default_rng(seed).normal(size=(n, d))
+    return b @ b.T
+
+
+def _logdet(kernel, subset):
+    sign, value = np.linalg.slogdet(kernel[np.ix_(subset, subset)])
+    return value if sign > 0 else -np.inf
+
+
+def _naive_greedy(kernel, k):
+    """Each step adds the item whose inclusion gives the largest log det (by determinants)."""
+    chosen = []
+    for _ in range(k):
+        gains = {i: _logdet(kernel, chosen + [i]) for i in range(len(kernel)) if i not in chosen}
+        chosen.append(max(gains, key=gains.get))
+    return chosen
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_greedy_dpp_finds_the_brute_force_map(seed):
+    kernel = _gram(seed)
+    for k in (1, 2, 3, 4):
+        best = max(itertools.combinations(range(len(kernel)), k), key=lambda s: _logdet(kernel, list(s)))
+        assert set(greedy_map_dpp_matrix(kernel, k)) == set(best)
+
+
+@pytest.mark.parametrize("seed", range(6, 16))
+def test_greedy_dpp_is_the_determinant_greedy(seed):
+    # The exact property of the fast algorithm: the same choices, in the same order, as the
+    # greedy computed with determinants (which is not always the MAP, e.g. seed 9 at k = 3).
+    kernel = _gram(seed, n=9, d=6)
+    for k in (2, 4, 6):
+        assert greedy_map_dpp_matrix(kernel, k) == _naive_greedy(kernel, k)
+
+
+def test_greedy_dpp_stops_at_the_rank_and_selection_fills_up():
+    features = np.random.default_rng(0).normal(size=(10, 3))
+    assert len(greedy_map_dpp_matrix(features @ features.T, 6)) == 3  # rank 3: det of 4 items is 0
+    ease = np.linspace(0, 1, 10)
+    chosen, from_dpp = select_easy_diverse(features, ease, 6, gamma=0.5, jitter=0.0)
+    assert from_dpp == 3 and len(set(chosen.tolist())) == 6
+    chosen, from_dpp = select_easy_diverse(features, ease, 6, gamma=0.5, jitter=1e-4)
+    assert from_dpp == 6  # the jitter makes the kernel positive definite
+
+
+def test_selection_trades_ease_against_diversity():
+    rng = np.random.default_rng(1)
+    features, ease = rng.normal(size=(8, 4)), rng.random(8)
+    assert sorted(select_easy_diverse(features, ease, 3, gamma=1.0)[0]) == sorted(np.argsort(-ease)[:3])
+    # gamma in (0, 1): the greedy of gamma * sum(ease) + (1 - gamma) * log det(S_A), S the
+    # cosine kernel (+ jitter), evaluated directly.
+    gamma, jitter = 0.6, 1e-4
+    unit = features / np.linalg.norm(features, axis=1, keepdims=True)
+    similarity = unit @ unit.T + jitter * np.eye(8)
+    chosen = []
+    for _ in range(3):
+        score = {i: gamma * ease[chosen + [i]].sum() + (1 - gamma) * _logdet(similarity, chosen + [i]) for i in range(8) if i not in chosen}
+        chosen.append(max(score, key=score.get))
+    assert select_easy_diverse(features, ease, 3, gamma, jitter)[0].tolist() == chosen
+
+
+# ---------------------------------------------------------------- SAKD equations
+
+
+def test_interruption_rate():
+    assert interruption_rate(10, 10) == 1.0
+    assert interruption_rate(5, 10) == pytest.approx(1 - 0.5**0.9)
+    assert interruption_rate(1, 10) == pytest.approx(1 - 0.9**0.9)
+    assert interruption_rate(3, 4, theta=2.0) == pytest.approx(1 - 0.25**2)
+    rates = [interruption_rate(n, 50) for n in range(1, 51)]
+    assert all(a < b for a, b in zip(rates, rates[1:]))
+    with pytest.raises(ValueError):
+        interruption_rate(0, 10)
+
+
+def test_strength_update_and_selection_probability():
+    alpha, ease = torch.tensor([0.0, 0.2, 0.9, 0.99995]), torch.tensor([1.0, 0.5, 0.0, 1.0])
+    got = update_strength(alpha, 0.6, ease, 0.3)
+    expected = (0.3 * alpha + 0.7 * 0.6 * ease).clamp(1e-4, 1 - 1e-4)
+    assert torch.allclose(got, expected)
+    assert got[0] == pytest.approx(0.42) and got[2] == pytest.approx(0.27) and 0 < got.min() and got.max() < 1
+    p = selection_probability(torch.tensor([0.0, 2.0, 4.0]), epsilon=1.0)  # counts / max -> 0, 0.5, 1
+    assert torch.allclose(p, torch.tensor([1.0, 1 / 1.5, 0.5]))
+
+
+def test_state_follows_equations_3_6_7():
+    settings = SakdSettings(lam=0.5, epsilon=1.0)
+    state = SakdState(3)
+    state.mark_selected(torch.tensor([1]))
+    state.mark_selected(torch.tensor([1, 2]))  # counts 0, 2, 1 -> p = 1, 0.5, 1 / 1.5
+    loss, features = torch.tensor([2.0, 6.0, 3.0]), torch.ones(3, 2)
+    ease = state.update(loss, features, beta=0.4, settings=settings)
+    raw = np.array([2.0, 3.0, 2.0])  # p * loss
+    assert np.allclose(ease.numpy(), raw / 3.0)
+    assert np.allclose(state.strength.numpy(), np.clip(0.5 * 0.4 * raw / 3.0, 1e-4, 1))
+    state.update(loss, 3 * features, beta=0.4, settings=settings)
+    assert torch.allclose(state.fused, torch.full((3, 2), 2.0, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("beta, eta", [(0.3, 0.5), (0.05, 0.5), (0.7, 0.5), (1.0, 0.5), (0.6, 1.0)])
+def test_interruption_keeps_shapes_and_touches_only_its_share(beta, eta):
+    b, t = 6, 8
+    clips = torch.arange(1, b * t + 1, dtype=torch.float32).view(b, t, 1, 1, 1).expand(b, t, 3, 2, 2).contiguous()
+    out, touched = interrupt(clips, beta, eta, torch.Generator().manual_seed(0))
+    assert out.shape == clips.shape
+    share = min(round(beta * t), t - 1) if beta < eta else round(eta * t)
+    assert (touched.sum(1) == share).all()
+    assert torch.equal(out[~touched], clips[~touched])  # the other frames are untouched
+    if beta < eta:
+        assert (out[touched] == 0).all()
+    else:  # the same frames, moved among the chosen slots, across clips
+        assert sorted(out[touched][:, 0, 0, 0].tolist()) == sorted(clips[touched][:, 0, 0, 0].tolist())
+        came_from = (out[touched][:, 0, 0, 0].long() - 1) // t
+        assert (came_from != touched.nonzero()[:, 0]).any()
+
+
+# ---------------------------------------------------------------- KD losses
+
+
+@pytest.fixture()
+def logits():
+    g = torch.Generator().manual_seed(0)
+    return 2 * torch.randn(5, 6, generator=g), 2 * torch.randn(5, 6, generator=g), torch.tensor([0, 3, 5, 1, 3])
+
+
+def _softmax(x):
+    e = np.exp(x - x.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def _kl(p, q):
+    return (p * (np.log(p) - np.log(q))).sum(1)
+
+
+def test_hinton_kd(logits):
+    s, t, y = logits
+    tau = 4.0
+    expected = tau**2 * _kl(_softmax(t.numpy() / tau), _softmax(s.numpy() / tau))
+    assert np.allclose(HintonKD(tau).per_sample(s, None, t, None, y).numpy(), expected, rtol=1e-5)
+
+
+def test_dkd_decomposition(logits):
+    s, t, y = logits
+    tau, yn = 2.0, y.numpy()
+    ps, pt = _softmax(s.numpy() / tau), _softmax(t.numpy() / tau)
+    rows = np.arange(len(yn))
+    bs = np.stack([ps[rows, yn], 1 - ps[rows, yn]], 1)
+    bt = np.stack([pt[rows, yn], 1 - pt[rows, yn]], 1)
+    keep = np.ones_like(ps, dtype=bool)
+    keep[rows, yn] = False
+    ns = ps[keep].reshape(len(yn), -1)
+    nt = pt[keep].reshape(len(yn), -1)
+    tckd, nckd = _kl(bt, bs), _kl(nt / nt.sum(1, keepdims=True), ns / ns.sum(1, keepdims=True))
+    got_t, got_n = dkd_parts(s, t, y, tau)
+    assert np.allclose(got_t.numpy(), tckd, rtol=1e-5) and np.allclose(got_n.numpy(), nckd, rtol=1e-5)
+    # KL = TCKD + (1 - p_target^teacher) NCKD (the identity DKD is built on)
+    assert np.allclose(_kl(pt, ps), tckd + (1 - pt[rows, yn]) * nckd, rtol=1e-5)
+    dkd = DecoupledKD(tau, alpha=0.7, beta=3.0, warmup_epochs=4)
+    dkd.set_epoch(2)
+    assert np.allclose(dkd.per_sample(s, None, t, None, y).numpy(), 0.5 * tau**2 * (0.7 * tckd + 3.0 * nckd), rtol=1e-5)
+
+
+def test_ctkd_temperature_is_trained_against_the_loss(logits):
+    s, t, y = logits
+    ctkd = CurriculumTemperatureKD(t_start=1.0, t_range=20.0, ramp_epochs=10)
+    ctkd.set_epoch(5)
+    assert ctkd.reversal == pytest.approx(0.5)
+    tau = 1 + 20 / (1 + np.exp(-1.0))
+    assert ctkd.temperature().item() == pytest.approx(tau)
+    expected = tau**2 * _kl(_softmax(t.numpy() / tau), _softmax(s.numpy() / tau))
+    loss = ctkd.per_sample(s, None, t, None, y)
+    assert np.allclose(loss.detach().numpy(), expected, rtol=1e-4)  # float32 KL at a high temperature
+    loss.sum().backward()
+    raw = torch.tensor(1.0, requires_grad=True)
+    plain = 1 + 20 * torch.sigmoid(raw)
+    (plain**2 * (torch.softmax(t / plain, 1) * (torch.log_softmax(t / plain, 1) - torch.log_softmax(s / plain, 1))).sum(1)).sum().backward()
+    assert ctkd.raw.grad.item() == pytest.approx(-0.5 * raw.grad.item(), rel=1e-4)
+
+
+def test_feature_kd():
+    fea = FeatureKD(3, 2)
+    with torch.no_grad():
+        fea.mapping.weight.copy_(torch.tensor([[1.0, 0.0, 2.0], [0.0, -1.0, 1.0]]))
+        fea.mapping.bias.copy_(torch.tensor([0.5, 0.0]))
+    student, teacher = torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[7.0, 0.0]])
+    # mapped student: [1 + 6 + 0.5, -2 + 3] = [7.5, 1]; squared error [0.25, 1]
+    assert fea.per_sample(None, student, None, teacher, None).item() == pytest.approx(0.625)
+
+
+# ---------------------------------------------------------------- training
+
+
+def _tiny_teacher(store, path, clip_shape):
+    teacher = build_model("miniC3D", store.num_classes, clip_shape, channels=[8, 8, 8])
+    spec = {"arch": "miniC3D", "num_classes": store.num_classes, "clip_shape": list(clip_shape), "options": {"channels": [8, 8, 8]}}
+    save_model(path, teacher, spec, {"train": {"train_seconds": 1.0}, "test": {"top1": 50.0, "top5": 100.0}})
+    return teacher
+
+
+TINY_TRAINING = {"optimizer": "sgd", "lr": 0.02, "epochs": 3, "schedule": "cosine", "batch_size": 4, "labels": "hard", "loss": "ce"}
+
+
+def test_tiny_kd_run_with_sakd(tiny_store, tiny_store_dir, tmp_path):
+    _tiny_teacher(tiny_store, tmp_path / "teacher", (4, 3, 16, 16))
+    sakd = {"ratio": 0.5, "every": 2, "eta": 0.5, "lam": 0.5, "score_batch": 5}
+    common = dict(
+        store_dir=tiny_store_dir,
+        teacher_stem=tmp_path / "teacher",
+        dataset="tiny",
+        teacher_name="miniC3D",
+        student_name="small",
+        student_options={"arch": "miniC3D", "channels": [4, 8, 8]},
+        setting="default",
+        seed=0,
+        training=TINY_TRAINING,
+        clip={"num_frames": 4, "stride": 2},
+        progress=False,
+    )
+    row = kd_row(method="dkd", mode="sakd_every2", method_options={"beta": 2.0}, sakd=sakd, **common)
+    assert row["selections"] == 2 and row["clips_trained"] == 3 * 6  # half of 12 clips, 3 epochs
+    assert 0 < row["mean_strength"] < 1 and row["dpp_shortfall"] == 0
+    assert 0 <= row["top1"] <= 100 and row["num_test"] == 8 and row["teacher"] == "miniC3D"
+    vanilla = kd_row(method="fea", mode="vanilla", method_options={"kd_weight": 2.0}, sakd=None, **common)
+    assert vanilla["clips_trained"] == 3 * 12 and vanilla["ratio"] == 1.0 and vanilla["score_seconds"] == 0
+    with pytest.raises(ValueError, match="trained on clips"):
+        kd_row(method="kd", mode="vanilla", method_options={}, sakd=None, **{**common, "clip": {"num_frames": 3, "stride": 2}})
+
+
+def test_resumed_sakd_run_ends_where_an_uninterrupted_one_does(tiny_store, tmp_path, monkeypatch):
+    from vidcond import checkpoint
+
+    shape = (4, 3, 16, 16)
+    teacher = _tiny_teacher(tiny_store, tmp_path / "teacher", shape)
+    settings = TrainSettings.from_dict(TINY_TRAINING)
+    sakd = SakdSettings(ratio=0.5, every=1, score_batch=6)
+
+    def run(work_dir):
+        torch.manual_seed(0)
+        student = build_model("miniC3D", tiny_store.num_classes, shape, channels=[4, 8, 8])
+        source = RealClips(tiny_store, 4, 2)
+        train_student(student, source, settings, teacher=teacher, method="ctkd", method_options={}, sakd=sakd, work_dir=work_dir, progress=False)
+        return student.state_dict()
+
+    reference = run(None)
+    real_step = checkpoint.Checkpointer.step
+
+    def stop_after_two(self, step, get_state):
+        real_step(self, step, get_state)
+        if step == 2:
+            raise SystemExit(143)
+
+    monkeypatch.setattr(checkpoint.Checkpointer, "step", stop_after_two)
+    with pytest.raises(SystemExit):
+        run(tmp_path / "work")
+    monkeypatch.setattr(checkpoint.Checkpointer, "step", real_step)
+    resumed = run(tmp_path / "work")
+    assert all(torch.equal(reference[k], resumed[k]) for k in reference)

@@ -1,0 +1,149 @@
+"""The training loop behind teachers and evaluation: losses, schedules, optimizers, testing."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from vidcond.models import build_model
+from vidcond.training import (
+    RealClips,
+    TrainSettings,
+    compute_loss,
+    lr_factor,
+    make_optimizer,
+    measure_accuracy,
+    random_resized_crop,
+    train,
+)
+
+
+def _softmax(x, t=1.0):
+    e = np.exp(x / t - (x / t).max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+@pytest.fixture()
+def logits():
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(4, 5, generator=g), torch.randn(4, 5, generator=g), torch.tensor([0, 2, 4, 1])
+
+
+def _ce(s, y):
+    return float(np.mean(-np.log(_softmax(s))[np.arange(len(y)), y]))
+
+
+def test_ce_loss(logits):
+    student, _, y = logits
+    loss = compute_loss(TrainSettings(labels="hard", loss="ce"), student, y)
+    assert loss.item() == pytest.approx(_ce(student.numpy(), y.numpy()), rel=1e-5)
+
+
+def test_kl_loss_with_temperature(logits):
+    student, teacher, y = logits
+    s, t, tau = student.numpy(), teacher.numpy(), 4.0
+    p = _softmax(t, tau)
+    expected = np.sum(p * (np.log(p) - np.log(_softmax(s, tau)))) / len(s)
+    loss = compute_loss(TrainSettings(loss="kl", temperature=tau), student, y, teacher)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_mse_gt_loss(logits):
+    student, teacher, y = logits
+    s, t = student.numpy(), teacher.numpy()
+    expected = np.mean((s - t) ** 2) + 0.1 * _ce(s, y.numpy())
+    loss = compute_loss(TrainSettings(loss="mse_gt"), student, y, teacher)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_kd_ce_loss(logits):
+    student, teacher, y = logits
+    s, t, tau, alpha = student.numpy(), teacher.numpy(), 3.0, 0.7
+    p = _softmax(t, tau)
+    kl = np.sum(p * (np.log(p) - np.log(_softmax(s, tau)))) / len(s)
+    expected = alpha * tau**2 * kl + (1 - alpha) * _ce(s, y.numpy())
+    loss = compute_loss(TrainSettings(loss="kd_ce", temperature=tau, kd_alpha=alpha), student, y, teacher)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_quarter_cosine_schedule_of_the_official_code():
+    s = TrainSettings(schedule="quarter_cosine", epochs=300)
+    assert lr_factor(s, 0) == 1.0
+    assert lr_factor(s, 150) == pytest.approx(0.5 * (1 + math.cos(math.pi / 4)))
+    assert lr_factor(s, 300) == pytest.approx(0.5)  # never below half the base rate
+
+
+def test_step_and_cosine_schedules():
+    step = TrainSettings(schedule="step", epochs=500, milestones=(0.5,), gamma=0.1)
+    assert [lr_factor(step, e) for e in (0, 249, 250, 499)] == [1.0, 1.0, pytest.approx(0.1), pytest.approx(0.1)]
+    cosine = TrainSettings(schedule="cosine", epochs=10)
+    assert lr_factor(cosine, 5) == pytest.approx(0.5) and lr_factor(cosine, 10) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_weight_decay_only_on_matrices():
+    model = build_model("miniC3D", 3, (4, 3, 16, 16), channels=[4, 4, 4])
+    optimizer = make_optimizer(model, TrainSettings(optimizer="adamw", weight_decay=0.01), 1e-3)
+    decayed, plain = optimizer.param_groups
+    assert decayed["weight_decay"] == 0.01 and plain["weight_decay"] == 0.0
+    assert all(p.dim() > 1 for p in decayed["params"]) and all(p.dim() <= 1 for p in plain["params"])
+    sgd = make_optimizer(model, TrainSettings(optimizer="sgd", decay_matrices_only=False, weight_decay=5e-4, momentum=0.9), 0.01)
+    assert isinstance(sgd, torch.optim.SGD) and sgd.param_groups[0]["momentum"] == 0.9
+
+
+def test_settings_reject_unknown_keys_and_bad_combinations():
+    with pytest.raises(ValueError, match="unknown training settings.*lrr"):
+        TrainSettings.from_dict({"lrr": 1})
+    with pytest.raises(ValueError, match="needs teacher logits"):
+        TrainSettings.from_dict({"labels": "hard", "loss": "mse_gt"})
+
+
+def test_random_resized_crop_uses_one_window_per_clip():
+    clip = torch.arange(16.0).view(1, 1, 1, 4, 4).expand(2, 3, 2, 4, 4).contiguous()
+    out = random_resized_crop(clip, (0.25, 0.5), torch.Generator().manual_seed(0))
+    assert out.shape == clip.shape
+    assert torch.equal(out[:, 0], out[:, 1]) and torch.equal(out[:, :, 0], out[:, :, 1])
+
+
+class FixedLogits(torch.nn.Module):
+    def __init__(self, table):
+        super().__init__()
+        self.table = table
+        self.calls = 0
+
+    def forward(self, x):
+        out = self.table[self.calls : self.calls + len(x)]
+        self.calls += len(x)
+        return out
+
+
+def test_test_metrics_top1_top5_and_groups(tiny_store):
+    real = RealClips(tiny_store, 4, 2, split="test")
+    labels = real.labels
+    table = torch.zeros(len(labels), 4)
+    table[torch.arange(len(labels)), labels] = 1.0  # all right ...
+    table[0] = torch.tensor([0.0, 0.0, 0.0, 0.0])
+    table[0, (labels[0] + 1) % 4] = 1.0  # ... but the first
+    metrics = measure_accuracy(FixedLogits(table), real, tiny_store.classes, batch_size=3)
+    n = len(labels)
+    assert metrics["top1"] == pytest.approx(100 * (n - 1) / n)
+    assert metrics["top5"] == 100.0  # 4 classes: the label is always in the top 5
+    groups = tiny_store.classes.set_index("label")["group"]
+    first_group = groups[int(labels[0])]
+    in_first = (pd.Series(labels.numpy()).map(groups) == first_group).sum()
+    assert metrics[f"top1_{first_group}"] == pytest.approx(100 * (in_first - 1) / in_first)
+
+
+def test_training_is_deterministic_by_seed(tiny_store):
+    settings = TrainSettings(optimizer="sgd", lr=0.05, epochs=2, batch_size=4, labels="hard", loss="ce")
+
+    def run(seed):
+        torch.manual_seed(123)  # same init; the training seed drives everything else
+        model = build_model("miniC3D", tiny_store.num_classes, (4, 3, 16, 16), channels=[4, 8, 8])
+        stats = train(model, RealClips(tiny_store, 4, 2), settings, seed=seed, progress=False, device=torch.device("cpu"))
+        return stats, torch.cat([p.flatten() for p in model.parameters()])
+
+    (a_stats, a), (b_stats, b), (_, c) = run(0), run(0), run(1)
+    assert torch.equal(a, b) and a_stats["steps"] == 2 * math.ceil(12 / 4)
+    assert not torch.equal(a, c)
