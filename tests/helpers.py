@@ -12,6 +12,26 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Hyperparameters that shrink each method of the embedded config to seconds in tiny_config()
+# (one entry per method; merged into its config entry).
+TINY_METHOD_PARAMS: dict[str, dict] = {
+    "herding": {},  # selection: one teacher pass over the 3 videos per class, already seconds
+    "kcenter": {},
+    "rded": {"mipc": 3, "num_crop": 2},
+    "dc_static": {"iterations": 2, "batch_real": 4},
+    "dm": {"iterations": 2, "batch_real": 2},
+    "dm_sd": {"iterations": 2, "batch_real": 2},  # also the static/dynamic ablation
+    "mtt_sd": {"iterations": 2, "syn_steps": 2, "max_start_epoch": 1, "batch_syn": 0},
+    "frepo_sd": {"iterations": 2, "num_models": 2, "batch_real": 4},
+    "frepo": {"iterations": 2, "num_models": 2, "batch_real": 4},
+    "edc": {"iterations": 2, "condensation_models": ["miniC3D", "slowonly_r18"]},  # two teachers
+    "mtt": {"iterations": 2, "syn_steps": 2, "max_start_epoch": 1, "batch_syn": 0},
+    "datm": {"iterations": 2, "syn_steps": 2, "current_max_start_epoch": 1, "max_start_epoch": 1, "batch_syn": 0},
+    "gvd": {"steps": 2, "pattern": [2, 2]},  # 4-frame clips from pairs of 2-frame parts
+    "gvd_naive": {"steps": 2, "pattern": [2, 2]},
+    "gvd_knoise": {"steps": 2, "pattern": [2, 2]},
+}
+
 
 @lru_cache(maxsize=1)
 def _embedded_config() -> dict:
@@ -36,12 +56,29 @@ def tiny_config() -> dict:
     synth["clip"] = {"num_frames": 4, "stride": 2}
     cfg["ipcs"] = [1]
     cfg["teacher"]["training"]["epochs"] = 2
+    for settings in cfg["teacher"].get("by_arch", {}).values():
+        settings["epochs"] = 2
     cfg["evaluation"]["overrides"]["epochs"] = 2
     cfg["evaluation"]["full"]["epochs"] = 2
     cfg["evaluation"]["cross_arch"]["archs"] = ["convnet_gru"]
     cfg["kd"]["training"]["epochs"] = 2
+    cfg["experts"].update(num_experts=2, epochs=2)  # trajectories of 3 snapshots
     cfg["kd"]["sakd"]["every"] = [1]
+    # a scratch denoiser trained a few steps on 16x16 frames (space-to-depth 2, two levels)
+    cfg["diffusion"].update(steps=2, batch_size=4, channels=[8, 16], patch=2)
     cfg["kd"]["ablation"].update(every=1, eta=[0.5], lam=[0.5], ratio=[0.1, 0.5])
+    # one setting per label mode (CutMix and both losses among them)
+    cfg["evaluation"]["labels_ablation"].update(variants=["hard_ce_cutmix", "soft_kl", "multi_soft_mse_gt"], seeds=[0])
+    # the temporal table on 4-frame clips, the parametric interpolator trained a few steps
+    cfg["interpolator"]["training"].update(steps=2, batch_size=4, n_syn=[2])
+    cfg["temporal"]["grid"] = [
+        {"n_syn": 1, "n_real": 4},
+        {"n_syn": 2, "n_real": 4, "interpolation": "parametric"},
+        {"n_syn": 4, "n_real": 4, "segments": 2},
+    ]
+    for name, entry in cfg["methods"].items():
+        entry.update(TINY_METHOD_PARAMS.get(name, {}))
+        entry.pop("ipcs", None)
     return cfg
 
 

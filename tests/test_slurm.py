@@ -70,8 +70,11 @@ def slurm_env():
     # Free ports, so that test sessions of other checkouts on this machine do not collide.
     ctld_port, slurmd_port = free_ports(2)
     ports = {"SLURM_TEST_CTLD_PORT": str(ctld_port), "SLURM_TEST_D_PORT": str(slurmd_port)}
+    # The node's CPU count comes from `nproc`, which OMP_NUM_THREADS would lower below what
+    # the profile's jobs ask for (they would then pend forever).
+    start_env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     started = subprocess.run(
-        ["bash", CLUSTER_SCRIPT, "start", cluster], env={**os.environ, **ports}, capture_output=True, text=True
+        ["bash", CLUSTER_SCRIPT, "start", cluster], env={**start_env, **ports}, capture_output=True, text=True
     )
     try:
         assert started.returncode == 0, f"cluster did not start:\n{started.stdout}\n{started.stderr}"

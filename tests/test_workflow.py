@@ -1,6 +1,8 @@
 """The workflow itself: config errors before any job, an end-to-end run, rerun semantics."""
 
 import copy
+import json
+import re
 
 import pandas as pd
 import pytest
@@ -29,9 +31,17 @@ def planned_jobs(result) -> dict[str, int]:
         (lambda c: c["datasets"].update(bad={"format": "avi_folder", "root": "/tmp"}), "avi_folder"),
         (lambda c: c["datasets"].update(ucf={"format": "ucf101", "root": "/no/such/dir"}), "datasets.ucf.root"),
         (lambda c: c["methods"].update(magic={}), "methods.magic: unknown method kind 'magic'"),
-        (lambda c: c["methods"]["random"].update(ipcs=[50]), "IPC 50 of method 'random' exceeds"),
+        (lambda c: c["methods"]["random"].update(ipcs=[50]), "IPC 50 of method 'random' exceeds the 3 training videos of class 'RedCircle'"),
+        (lambda c: c["evaluation"]["labels_ablation"].update(variants=["nope"]), "labels_ablation.variants: 'nope' is not in evaluation.variants"),
+        (lambda c: c["evaluation"]["labels_ablation"].update(ipcs=[2]), "method 'random' is not condensed at IPC 2"),
         (lambda c: c["evaluation"]["overrides"].update(lr=-1), "-1"),
         (lambda c: c["models"].update(wide={"channels": [8]}), "models.wide: not an architecture"),
+        (lambda c: c["evaluation"]["protocols"]["gvd"].update(teacher_arch="nope"), "protocols.gvd.teacher_arch: 'nope' is neither"),
+        (lambda c: c["teacher"]["training"].update(teacher_arch="videomae"), "teacher.training: `teacher_arch` applies to evaluations only"),
+        (lambda c: c["methods"]["dm_sd"].update(requires=[]), "methods.dm_sd: add `static` to its `requires`"),
+        (lambda c: c["methods"]["dm_sd"].update(lr_hal=-1), "methods.dm_sd: -1"),
+        (lambda c: c["methods"]["dm_sd"].update(batch_rael=2), "methods.dm_sd: Additional properties"),
+        (lambda c: c["static_dynamic"].update(method="dm"), "static_dynamic.method: 'dm' is not a +SD"),
     ],
 )
 def test_config_errors_stop_before_any_job(tmp_path, edit, message):
@@ -57,7 +67,7 @@ def test_end_to_end_tables(tiny_run):
     manifest = pd.read_parquet(tiny_run / "results" / "frames" / "synthaction" / "manifest.parquet")
     assert (manifest["status"] == "ok").all() and (manifest["n_frames"] == 12).all()
     main = pd.read_parquet(tiny_run / "results" / "main.parquet")
-    assert set(zip(main["method"], main["ipc"])) == {("full", 0), ("random", 1)}
+    assert set(zip(main["method"], main["ipc"])) == {("full", 0)} | {(m, 1) for m in tiny_config()["methods"]}
     assert (main["n_seeds"] == 2).all() and main["top1_mean"].between(0, 100).all()
     assert {"config_hash", "package_version", "git_commit", "storage_mb", "frames_pct"} <= set(main.columns)
     cross = pd.read_parquet(tiny_run / "results" / "cross_arch.parquet")
@@ -95,12 +105,36 @@ def test_rerun_plans_exactly_the_stale_jobs(tiny_run):
     cfg = tiny_config()
     cfg["evaluation"]["overrides"]["lr"] = 0.005
     planned = planned_jobs(run_workflow(tiny_run, cfg, "-n"))
-    assert planned["evaluate"] == 2 and planned["cross_arch"] == 1
+    ablation = cfg["evaluation"]["labels_ablation"]
+    main_evals = 2 * len(cfg["methods"])  # two seeds per method
+    sd = cfg["static_dynamic"]
+    own = (cfg["methods"][sd["method"]]["static"]["spc"], cfg["methods"][sd["method"]]["dpc"])
+    sd_evals = 2 * sum(1 for spc, dpc in sd["grid"] if dpc and (spc, dpc) != own)  # derived runs
+    assert planned["evaluate"] == main_evals + len(ablation["methods"]) * len(ablation["variants"]) + sd_evals
+    assert planned["cross_arch"] == 1
     assert not {"generate_synthetic", "extract_frames", "teacher", "condense", "evaluate_full"} & set(planned)
     cfg = copy.deepcopy(tiny_config())
     cfg["models"]["convnet_gru"]["width"] = 16  # only the cross-architecture network changes
     planned = planned_jobs(run_workflow(tiny_run, cfg, "-n"))
     assert planned["cross_arch"] == 1 and not {"evaluate", "condense", "teacher"} & set(planned)
+
+
+@pytest.mark.slow
+def test_labels_ablation_table(tiny_run):
+    main = pd.read_parquet(tiny_run / "results" / "main.parquet")
+    assert set(main.loc[main["method"] != "full", "labels"]) == {"multi_soft"}
+    assert set(main.loc[main["method"] == "full", "labels"]) == {"hard"}
+    labels = pd.read_parquet(tiny_run / "results" / "labels.parquet")
+    settings = [("hard", "ce", True, "hard_ce_cutmix"), ("soft", "kl", False, "soft_kl"), ("multi_soft", "mse_gt", False, "multi_soft_mse_gt")]
+    assert list(zip(labels["method"], labels["labels"], labels["loss"], labels["cutmix"], labels["variant"])) == [
+        (m, *s) for m in ["random", "rded"] for s in settings
+    ]
+    assert (labels["ipc"] == 1).all() and (labels["n_seeds"] == 1).all() and labels["top1_mean"].between(0, 100).all()
+    cfg = tiny_config()
+    cfg["evaluation"]["variants"]["soft_kl"]["temperature"] = 4.0  # reruns that setting only
+    planned = planned_jobs(run_workflow(tiny_run, cfg, "-n"))
+    assert planned["evaluate"] == 2 and planned["labels_table"] == 1
+    assert not {"condense", "teacher", "main_table", "cross_arch"} & set(planned)
 
 
 @pytest.mark.slow
@@ -136,9 +170,84 @@ def test_report_shows_every_table_and_figure(tiny_run):
     assert tables == sorted(p.stem for p in (tiny_run / "results" / "report" / "tables").glob("*.html"))
     run_workflow(tiny_run, tiny_config(), "--report", "results/report.html")
     report = (tiny_run / "results" / "report.html").read_text()
-    for category in ("Tables", "Runs", "Accuracy vs IPC", "Cross-architecture", "Condensed videos"):
+    for category in ("Tables", "Runs", "Accuracy vs IPC", "Cross-architecture", "Condensed videos", "Inter-frame differences"):
         assert f'"{category}"' in report
     figures = ["accuracy_ipc/synthaction.png", "cross_arch/synthaction.png", "previews/synthaction/random/ipc1.png", "runs.png"]
     for name in [f"tables/{t}.html" for t in tables] + figures:
         assert (tiny_run / "results" / "report" / name).stat().st_size > 0
         assert f'"{name.rsplit("/", 1)[-1]}"' in report
+
+
+@pytest.mark.slow
+def test_static_dynamic_table_and_frame_differences(tiny_run):
+    cfg = tiny_config()
+    table = pd.read_parquet(tiny_run / "results" / "static_dynamic.parquet")
+    assert [list(pair) for pair in zip(table["spc"], table["dpc"])] == sorted(cfg["static_dynamic"]["grid"])
+    assert table["top1_mean"].between(0, 100).all() and (table["n_seeds"] == 2).all()
+    assert table[["top1_static_mean", "top1_dynamic_mean"]].notna().all().all()
+    # 4 classes, 4-frame clips of 16x16: static 3x16x16 and dynamic 4x1x16x16 per memory, H 327
+    # parameters; DPC 0 is the static set alone; every element counted as a float32
+    by_hand = [4 * (4 * spc * 768 + 4 * dpc * 1024 + (327 if dpc else 0)) for spc, dpc in zip(table["spc"], table["dpc"])]
+    assert table["storage_bytes"].tolist() == by_hand
+    assert table["storage_vs_base"].tolist() == pytest.approx([b / (4 * 4 * 4 * 768) for b in by_hand])
+    assert (table["stage1_seconds"] > 0).all() and (table["stage1_peak_mem_mb"] > 0).all()
+    assert (table.loc[table["dpc"] > 0, "stage2_seconds"] > 0).all()
+    main = pd.read_parquet(tiny_run / "results" / "main.parquet").set_index("method")
+    for sd, base in [("dm_sd", "dm"), ("mtt_sd", "mtt"), ("frepo_sd", "frepo")]:
+        if sd in cfg["methods"]:
+            assert main.loc[sd, "storage_bytes"] < main.loc[base, "storage_bytes"]
+    for method in ("dm", "dm_sd"):
+        figure = tiny_run / "results" / "report" / "frame_differences" / "synthaction" / method / "ipc1.png"
+        assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    runs = pd.read_parquet(tiny_run / "results" / "runs.parquet")
+    condensed = set(runs.loc[runs["rule"] == "condense", "job"])
+    assert {"synthaction/dc_static/ipc2", "synthaction/dm_sd_s2d2/ipc1"} <= condensed  # outside the main table
+
+
+
+@pytest.mark.slow
+def test_temporal_table(tiny_run):
+    temporal = pd.read_parquet(tiny_run / "results" / "temporal.parquet")
+    points = set(zip(temporal["n_syn"], temporal["n_real"], temporal["segments"], temporal["interpolation"]))
+    assert points == {(1, 4, 1, "duplicate"), (2, 4, 1, "parametric"), (4, 4, 2, "duplicate")}
+    assert temporal["top1_mean"].between(0, 100).all() and (temporal["s_per_iter"] > 0).all()
+    assert (temporal["peak_mem_mb"] > 0).all() and (temporal["n_seeds"] == 1).all()
+    main = pd.read_parquet(tiny_run / "results" / "main.parquet")
+    assert not set(temporal["method"]) & set(main["method"])  # the grid stays out of the main table
+    parametric = json.loads((tiny_run / "results" / "condensed" / "synthaction" / "dm_syn2_real4_k1_parametric" / "ipc1.json").read_text())
+    assert parametric["frames"] == 2 and parametric["interpolator"]["name"] == "interpolator_timesformer"
+    assert (tiny_run / "results" / "interpolators" / "synthaction.json").exists()
+
+
+@pytest.mark.slow
+def test_diversity_table(tiny_run):
+    table = pd.read_parquet(tiny_run / "results" / "diversity.parquet")
+    condensed = sorted(p.parent.name + "/" + p.stem for p in (tiny_run / "results" / "condensed" / "synthaction").glob("*/ipc*.json"))
+    assert sorted(f"{m}/ipc{i}" for m, i in zip(table["method"], table["ipc"])) == condensed  # one row per set
+    assert (table["arch"] == "videomae").all() and (table["clusters"] == 10).all()
+    assert table["coverage"].between(0, 1).all() and table["representativeness"].between(0, 100).all()
+    assert (table["entropy"] >= 0).all() and (table["entropy"] <= table["entropy_max"] + 1e-9).all()
+    assert (table["mpd"] >= 0).all() and (table["mpd"] <= 2).all()  # unit-norm features
+    runs = pd.read_parquet(tiny_run / "results" / "runs.parquet")
+    assert "synthaction/videomae" in set(runs.loc[runs["rule"] == "teacher", "job"])
+    assert (runs["rule"] == "diversity").sum() == len(table)
+
+
+def evaluate_teachers(result) -> set[str]:
+    """Teacher files read by the evaluate jobs of a dry run."""
+    blocks = re.split(r"\n(?=\[)", result.stdout)
+    inputs = [line for b in blocks if "rule evaluate:" in b for line in b.splitlines() if "input:" in line]
+    assert inputs
+    return {m for line in inputs for m in re.findall(r"results/teachers/[^,\s]+", line)}
+
+
+def test_soft_label_evaluations_read_the_configured_teacher(tmp_path):
+    cfg = tiny_config()
+    cfg["diversity"]["arch"] = "miniC3D"
+    cfg["evaluation"]["protocol"] = "gvd"  # teacher_arch: videomae
+    cfg["evaluation"]["overrides"].update(labels="soft", loss="kd_ce")
+    dry_run = run_workflow(tmp_path, cfg, "-n", "results/main.parquet")
+    assert evaluate_teachers(dry_run) == {"results/teachers/synthaction/videomae.safetensors"}
+    cfg["evaluation"]["protocols"]["gvd"].pop("teacher_arch")  # back to teacher.arch
+    dry_run = run_workflow(tmp_path, cfg, "-n", "results/main.parquet")
+    assert evaluate_teachers(dry_run) == {"results/teachers/synthaction/miniC3D.safetensors"}

@@ -32,7 +32,8 @@ from safetensors.torch import load_file, save_file
 from .io import atomic_path, write_json
 
 FLOAT32_BYTES = 4
-DATA_PREFIXES = ("videos", "static", "dynamic", "integrator.", "interpolator.")
+DATA_KEYS = ("videos", "static", "dynamic")  # exact names: `static_choices` is an index, not data
+DATA_PREFIXES = ("integrator.", "interpolator.")
 INTERPOLATIONS = ("duplicate", "linear", "parametric")
 
 
@@ -43,7 +44,7 @@ def paths(stem: str | Path) -> tuple[Path, Path]:
 
 def storage_bytes(tensors: dict[str, torch.Tensor]) -> int:
     """Storage as the papers count it: every stored data element as a float32."""
-    return FLOAT32_BYTES * sum(t.numel() for k, t in tensors.items() if k.startswith(DATA_PREFIXES))
+    return FLOAT32_BYTES * sum(t.numel() for k, t in tensors.items() if k in DATA_KEYS or k.startswith(DATA_PREFIXES))
 
 
 def label_bytes(tensors: dict[str, torch.Tensor]) -> int:

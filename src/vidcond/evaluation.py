@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .checkpoint import Checkpointer
 from .condensed import load_condensed
 from .data.framestore import FrameStore
 from .models import build_model, load_model, save_model
@@ -13,16 +14,25 @@ def clip_shape(store: FrameStore, num_frames: int) -> tuple[int, int, int, int]:
     return (num_frames, 3, *store.frame_size)
 
 
-def train_teacher(store_dir, out_stem, *, arch, model_options, training, clip, seed, progress=True) -> dict:
-    """Train ``arch`` on the real training split with hard labels; save it with its test accuracy."""
+def train_teacher(
+    store_dir, out_stem, *, arch, model_options, training, clip, seed,
+    work_dir=None, checkpoint_every=5, progress=True,
+) -> dict:
+    """Train ``arch`` on the real training split with hard labels; save it with its test
+    accuracy. With ``work_dir``, checkpoints every ``checkpoint_every`` epochs (and on
+    SIGTERM) go there, a rerun resumes from them, and they are removed at the end."""
     store = FrameStore(store_dir)
     settings = TrainSettings.from_dict(training)
     shape = clip_shape(store, clip["num_frames"])
     model = build_model(arch, store.num_classes, shape, **model_options)
-    stats = train(model, RealClips(store, clip["num_frames"], clip["stride"]), settings, seed=seed, progress=progress)
+    checkpointer = Checkpointer(work_dir, checkpoint_every) if work_dir else None
+    source = RealClips(store, clip["num_frames"], clip["stride"])
+    stats = train(model, source, settings, seed=seed, progress=progress, checkpointer=checkpointer)
     metrics = measure_accuracy(model, RealClips(store, clip["num_frames"], clip["stride"], split="test"), store.classes)
     spec = {"arch": arch, "num_classes": store.num_classes, "clip_shape": list(shape), "options": model_options}
     save_model(out_stem, model.cpu(), spec, {"train": stats, "test": metrics})
+    if checkpointer:
+        checkpointer.clear()
     print(f"teacher {arch}: top-1 {metrics['top1']:.1f}%")
     return metrics
 
@@ -32,6 +42,7 @@ def evaluation_row(
     store_dir,
     condensed_stem,
     teacher_stem,
+    teacher_arch: str | None = None,
     dataset: str,
     method: str,
     arch: str,
@@ -43,12 +54,13 @@ def evaluation_row(
     progress: bool = True,
 ) -> dict:
     """Train a fresh ``arch`` on a condensed set (or on every real training video when
-    ``condensed_stem`` is None), test it on the real test split, and return the table row."""
+    ``condensed_stem`` is None), test it on the real test split, and return the table row
+    (``teacher``: the architecture of the soft-label teacher, None with hard labels)."""
     store = FrameStore(store_dir)
     train_settings = TrainSettings.from_dict(settings)
     model = build_model(arch, store.num_classes, clip_shape(store, clip["num_frames"]), **model_options)
     teacher = load_model(teacher_stem) if train_settings.needs_teacher else None
-    row = {"dataset": dataset, "method": method, "arch": arch, "variant": variant}
+    row = {"dataset": dataset, "method": method, "arch": arch, "variant": variant, "teacher": teacher_arch}
     if condensed_stem is None:
         source = RealClips(store, clip["num_frames"], clip["stride"])
         stats = train(model, source, train_settings, teacher=teacher, seed=seed, progress=progress)

@@ -3,7 +3,8 @@
 Every function takes the tables the workflow wrote (``results/*.parquet``) or a condensed
 set and writes one file: an HTML rendering of a table, accuracy-vs-IPC curves per dataset
 (as Fig. 4 of the video condensation study), a cross-architecture heat map, a strip of
-frames of a few condensed videos, and the time and memory of the workflow's jobs.
+frames of a few condensed videos and of their inter-frame differences, and the time and
+memory of the workflow's jobs.
 """
 
 from __future__ import annotations
@@ -194,6 +195,36 @@ def plot_condensed_preview(stem: str | Path, class_names: list[str], out: str | 
     ax.set_yticks([(r * (h + 1) + h / 2) * scale for r in range(len(rows))], [class_names[r] for r in rows])
     ax.set_xticks([])
     ax.set_title(title, fontsize=9)
+    _save(fig, out)
+
+
+def frame_differences(videos: np.ndarray) -> np.ndarray:
+    """Inter-frame differences |x_{t+1} - x_t| averaged over the colour channels:
+    videos [N, T, C, H, W] -> [N, T - 1, H, W] (as Fig. 9 of "Dancing with Still Images")."""
+    return np.abs(np.diff(videos, axis=1)).mean(axis=2)
+
+
+def plot_frame_differences(stem: str | Path, class_names: list[str], out: str | Path, title: str) -> None:
+    """Inter-frame differences of one condensed video for each of a few classes (rows), all on
+    one grey scale (black: no change; white: the largest change in the figure). A factorised
+    set is decoded with its first static and dynamic memory."""
+    from .condensed import load_condensed
+
+    condensed = load_condensed(stem)
+    videos = condensed.base_videos().numpy()
+    if videos.shape[1] < 2:
+        raise ValueError(f"{stem}: videos of one frame have no inter-frame differences")
+    diffs = frame_differences(videos)
+    grid, rows = preview_grid(diffs[:, :, None] / max(float(diffs.max()), 1e-12), condensed.labels.numpy(), frames=diffs.shape[1])
+    h = videos.shape[3]
+    scale = max(1, math.ceil(PREVIEW_MIN_PIXELS / h))
+    grid = grid[..., 0].repeat(scale, 0).repeat(scale, 1)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(3.0, grid.shape[1] / 80), 0.6 + grid.shape[0] / 80))
+    ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_yticks([(r * (h + 1) + h / 2) * scale for r in range(len(rows))], [class_names[r] for r in rows])
+    ax.set_xticks([])
+    ax.set_title(f"{title}\n|frame t+1 - frame t|, max {diffs.max():.3g}", fontsize=9)
     _save(fig, out)
 
 

@@ -68,12 +68,56 @@ def main_table(rows: pd.DataFrame, datasets: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(["dataset", "_order", "method", "ipc"]).drop(columns="_order").reset_index(drop=True)
 
 
+LABEL_ORDER = {"hard": 0, "soft": 1, "multi_soft": 2}
+
+
+def labels_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """The label ablation (the video study's Tables 2-3): dataset x method x IPC x label mode
+    x loss x CutMix, accuracy mean/std over seeds; ``variant`` names the evaluation setting."""
+    keys = ["dataset", "method", "ipc", "arch", "labels", "loss", "cutmix", "variant"]
+    table = summarise(rows, keys)
+    table["_order"] = table["labels"].map(LABEL_ORDER)
+    order = ["dataset", "method", "ipc", "_order", "loss", "cutmix"]
+    return table.sort_values(order).drop(columns="_order").reset_index(drop=True)
+
+
 def cross_arch_table(rows: pd.DataFrame, main_rows: pd.DataFrame) -> pd.DataFrame:
     """dataset x method x IPC x evaluation network, with the main network alongside."""
     keys = set(zip(rows["dataset"], rows["method"], rows["ipc"]))
     same = main_rows[[k in keys for k in zip(main_rows["dataset"], main_rows["method"], main_rows["ipc"])]]
     both = pd.concat([same, rows], ignore_index=True)
     return summarise(both, ["dataset", "method", "ipc", "arch"]).sort_values(["dataset", "method", "ipc", "arch"]).reset_index(drop=True)
+
+
+def static_dynamic_table(rows: pd.DataFrame, runs: list[dict], metas: list[dict], static_metas: list[dict], clip_frames: dict[str, int]) -> pd.DataFrame:
+    """The SPC x DPC ablation of a +SD method ("Dancing with Still Images", Tables 5 and 8).
+
+    ``runs`` (dataset, spc, dpc, the ablation's ``ipc`` and the ``method``/``run_ipc`` that
+    condensed each: DPC 0 is the static set alone at IPC = SPC) align with
+    the sidecars of their condensed sets (``metas``) and of the static sets they start from
+    (``static_metas``). Per run: accuracy overall and on the static / dynamic class groups,
+    storage, storage relative to the base method's full videos (IPC x ``clip_frames`` frames
+    per class), and the cost of stage 1 (the static set) and of stage 2.
+    """
+    summary = summarise(rows, ["dataset", "method", "ipc"]).set_index(["dataset", "method", "ipc"])
+    table = []
+    for run, meta, static in zip(runs, metas, static_metas):
+        row = {"dataset": run["dataset"], "ipc": run["ipc"], "spc": run["spc"], "dpc": run["dpc"], "run": run["method"], "run_ipc": run["run_ipc"]}
+        row.update(summary.loc[(run["dataset"], run["method"], run["run_ipc"])].to_dict())
+        classes = meta["num_videos"] // run["run_ipc"]
+        base_storage = 4 * classes * run["ipc"] * clip_frames[run["dataset"]] * meta["channels"] * meta["height"] * meta["width"]
+        row["storage_vs_base"] = meta["storage_bytes"] / base_storage
+        row["stage1_seconds"] = static.get("wall_time_s")
+        row["stage1_s_per_iter"] = static.get("seconds_per_iteration")
+        row["stage1_peak_mem_mb"] = static.get("peak_mem_mb")
+        row["stage2_seconds"] = meta["wall_time_s"] if run["dpc"] else 0.0
+        row["stage2_s_per_iter"] = meta.get("seconds_per_iteration") if run["dpc"] else None
+        table.append(row)
+    columns = ["dataset", "ipc", "spc", "dpc", "run", "run_ipc"]
+    metrics = [f"{m}_{s}" for m in METRICS for s in ("mean", "std")]
+    cost = ["storage_bytes", "storage_mb", "storage_vs_base", "stage1_seconds", "stage1_s_per_iter", "stage1_peak_mem_mb", "stage2_seconds", "stage2_s_per_iter"]
+    out = pd.DataFrame(table)
+    return out[columns + metrics + ["n_seeds"] + cost].sort_values(["dataset", "spc", "dpc"]).reset_index(drop=True)
 
 
 def runs_table(benchmark_files) -> pd.DataFrame:
@@ -90,3 +134,34 @@ def runs_table(benchmark_files) -> pd.DataFrame:
         parts.append(frame)
     table = pd.concat(parts, ignore_index=True).rename(columns={"s": "wall_seconds", "max_rss": "peak_rss_mb"})
     return table.drop(columns=["h:m:s"], errors="ignore")
+
+
+def temporal_table(rows: pd.DataFrame, metas: list[dict], runs: pd.DataFrame) -> pd.DataFrame:
+    """The temporal taxonomy ("Dancing with Still Images", Fig. 5-6, Table 1): per dataset
+    and (n_syn, n_real, segments, interpolation), accuracy over seeds next to the
+    condensation's seconds per iteration, peak memory and wall time.
+
+    ``runs`` holds one row per grid point (dataset, method, ipc and the resolved options) in
+    the order of ``metas``, the sidecars of their condensed sets; ``rows`` the evaluations.
+    """
+    keys = ["dataset", "n_syn", "n_real", "segments", "interpolation"]
+    cost = pd.DataFrame(
+        {
+            "method": runs["method"],
+            "dataset": runs["dataset"],
+            "s_per_iter": [m.get("seconds_per_iteration") for m in metas],
+            "peak_mem_mb": [m.get("peak_mem_mb") for m in metas],
+            "condense_seconds": [m.get("wall_time_s") for m in metas],
+            "device": [m.get("device") for m in metas],
+        }
+    )
+    accuracy = summarise(rows, ["dataset", "method", "ipc"])
+    metrics = [f"{m}_{s}" for m in METRICS for s in ("mean", "std")]
+    table = runs[keys + ["method", "ipc"]].merge(accuracy[["dataset", "method", "ipc", *metrics, "n_seeds", "storage_mb"]], on=["dataset", "method", "ipc"])
+    table = table.merge(cost, on=["dataset", "method"])
+    return table.sort_values(keys).reset_index(drop=True)
+
+
+def diversity_table(paths) -> pd.DataFrame:
+    """One row per condensed set: entropy, coverage, MPD and representativeness."""
+    return read_rows(paths).sort_values(["dataset", "method", "ipc"]).reset_index(drop=True)

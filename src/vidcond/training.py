@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -17,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from .checkpoint import Checkpointer
 from .data.framestore import FrameStore
 from .data.sampling import center_clip, random_clip, to_clip_tensor
 
@@ -231,8 +233,13 @@ def train(
     device: torch.device | None = None,
     progress: bool = True,
     lr: float | None = None,
+    checkpointer: Checkpointer | None = None,
 ) -> dict:
-    """Train ``model`` in place on ``source``; returns training statistics."""
+    """Train ``model`` in place on ``source``; returns training statistics.
+
+    With a ``checkpointer`` the state (weights, optimizer, schedule, random generators) is
+    saved every ``checkpointer.every`` epochs and on SIGTERM, and a rerun resumes from it
+    (``train_seconds`` then counts the resumed run only)."""
     device = device or pick_device()
     torch.manual_seed(seed)
     rng, generator = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
@@ -246,31 +253,57 @@ def train(
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(settings, e))
     static_soft = _static_soft_labels(source, settings, teacher, device)
     steps, started, last_loss = 0, time.perf_counter(), float("nan")
-    bar = tqdm(range(settings.epochs), desc="train", disable=not progress, mininterval=5)
-    for _ in bar:
-        for clips, hard, index in source.epoch(batch_size, rng, generator):
-            clips, hard = clips.to(device), hard.to(device)
-            clips = augment(clips, settings, generator)
-            soft = None if static_soft is None else static_soft[index].to(device)
-            if settings.cutmix:
-                clips, perm, lam = cutmix(clips, settings.cutmix_beta, rng)
-            if settings.labels == "multi_soft":
-                with torch.no_grad():
-                    soft = teacher(clips)
-            logits = model(clips)
-            target = hard
-            if settings.cutmix:
-                k = logits.shape[1]
-                target = lam * F.one_hot(hard, k).float() + (1 - lam) * F.one_hot(hard[perm], k).float()
-                if settings.labels == "soft":
-                    soft = lam * soft + (1 - lam) * soft[perm]
-            loss = compute_loss(settings, logits, target, soft)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            steps, last_loss = steps + 1, loss.item()
-        schedule.step()
-        bar.set_postfix(loss=f"{last_loss:.4f}")
+    state = {"model": model, "optimizer": optimizer, "schedule": schedule}
+    saved = checkpointer.load() if checkpointer else None
+    if saved:
+        for name, obj in state.items():
+            obj.load_state_dict(saved[name])
+        rng.bit_generator.state = saved["numpy_rng"]
+        generator.set_state(saved["generator"])
+        torch.set_rng_state(saved["torch_rng"])
+        if "cuda_rng" in saved and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(saved["cuda_rng"])
+        steps, last_loss = saved["steps"], saved["final_loss"]
+        print(f"resumed from epoch {saved['epoch']}")
+
+    def snapshot(epoch: int) -> dict:
+        snap = {name: obj.state_dict() for name, obj in state.items()}
+        snap.update(numpy_rng=rng.bit_generator.state, generator=generator.get_state())
+        snap["torch_rng"] = torch.get_rng_state()
+        if torch.cuda.is_available():
+            snap["cuda_rng"] = torch.cuda.get_rng_state_all()
+        return {**snap, "epoch": epoch, "steps": steps, "final_loss": last_loss}
+
+    start = saved["epoch"] if saved else 0
+    epochs = range(start, settings.epochs)
+    bar = tqdm(epochs, initial=start, total=settings.epochs, desc="train", disable=not progress, mininterval=5)
+    with checkpointer.handle_sigterm() if checkpointer else nullcontext():
+        for epoch in bar:
+            for clips, hard, index in source.epoch(batch_size, rng, generator):
+                clips, hard = clips.to(device), hard.to(device)
+                clips = augment(clips, settings, generator)
+                soft = None if static_soft is None else static_soft[index].to(device)
+                if settings.cutmix:
+                    clips, perm, lam = cutmix(clips, settings.cutmix_beta, rng)
+                if settings.labels == "multi_soft":
+                    with torch.no_grad():
+                        soft = teacher(clips)
+                logits = model(clips)
+                target = hard
+                if settings.cutmix:
+                    k = logits.shape[1]
+                    target = lam * F.one_hot(hard, k).float() + (1 - lam) * F.one_hot(hard[perm], k).float()
+                    if settings.labels == "soft":
+                        soft = lam * soft + (1 - lam) * soft[perm]
+                loss = compute_loss(settings, logits, target, soft)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                steps, last_loss = steps + 1, loss.item()
+            schedule.step()
+            bar.set_postfix(loss=f"{last_loss:.4f}")
+            if checkpointer:
+                checkpointer.step(epoch + 1, lambda: snapshot(epoch + 1))
     return {"train_seconds": time.perf_counter() - started, "steps": steps, "final_loss": last_loss, "batch_size": batch_size}
 
 

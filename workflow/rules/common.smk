@@ -1,5 +1,6 @@
 """Config validation, path templates, target builders and wildcard constraints (no rules here)."""
 
+import copy
 from pathlib import Path
 
 import yaml
@@ -16,8 +17,19 @@ SYNTHETIC_PATTERN = "|".join(SYNTHETIC_DATASETS) or "(?!)"
 METHODS = config["methods"]
 EVALUATION = config["evaluation"]
 KD = config.get("kd")  # the knowledge-distillation stage runs only when configured
+# Diversity metrics of every condensed set (results/diversity.parquet), when configured.
+DIVERSITY = config.get("diversity")
 # Keys of a method entry that configure the workflow, not the method itself.
 METHOD_RESERVED = ("kind", "requires", "ipcs", "evaluation", "by_dataset", "by_ipc")
+# Every method entry a job can name: those of the config, and after the checks the derived
+# entries of the static/dynamic ablation (`static_dynamic`, not in the main table).
+METHOD_ENTRIES = dict(METHODS)
+# Kinds of the static/dynamic disentanglement (SD) and the kinds of their base objectives.
+SD_BASES = {"dm_sd": "dm", "mtt_sd": "mtt", "frepo_sd": "frepo"}
+SD_ABLATION = config.get("static_dynamic")
+# The temporal-taxonomy table: one derived entry of `temporal.method` per grid point.
+TEMPORAL = config.get("temporal")
+TEMPORAL_OPTIONS = {"n_syn": 0, "n_real": 0, "segments": 1, "interpolation": "duplicate"}
 
 # ---------------------------------------------------------------- checks beyond the schema
 
@@ -25,6 +37,42 @@ with open(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
     _SCHEMA_DEFS = yaml.safe_load(_schema_file)["$defs"]
 _METHOD_SCHEMAS = _SCHEMA_DEFS["methods"]
 ARCHS = _SCHEMA_DEFS["arch_name"]["enum"]
+
+
+def method_schema_errors(kind, hyper):
+    """Schema errors of a method's hyperparameters. A kind whose schema names a base kind
+    (`x-base`, the +SD kinds) checks its own keys against its schema, the others against
+    the base kind's."""
+    schema = _METHOD_SCHEMAS[kind]
+    base = schema.get("x-base")
+    own = {k: v for k, v in hyper.items() if not base or k in schema.get("properties", {})}
+    # the shared $defs travel along so that a method schema may refer to them
+    yield from Draft202012Validator({**schema, "$defs": _SCHEMA_DEFS}).iter_errors(own)
+    if base:
+        rest = {k: v for k, v in hyper.items() if k not in own}
+        base_schema = {**_METHOD_SCHEMAS[base], "$defs": _SCHEMA_DEFS}
+        yield from Draft202012Validator(base_schema).iter_errors(rest)
+
+
+def _check_static_dynamic():
+    for name in METHODS:
+        if method_kind(name) in SD_BASES:
+            static = METHODS[name].get("static", {}).get("method")
+            if static not in METHODS:
+                raise WorkflowError(
+                    f"config methods.{name}.static.method: {static!r} is not a methods entry"
+                )
+            if "static" not in METHODS[name].get("requires", []):
+                raise WorkflowError(f"config methods.{name}: add `static` to its `requires`")
+            for key in ("lr_dynamic", "lr_hal", "iterations"):
+                if key not in METHODS[name]:
+                    raise WorkflowError(f"config methods.{name}: `{key}` is required")
+    if SD_ABLATION and (
+        SD_ABLATION["method"] not in METHODS or method_kind(SD_ABLATION["method"]) not in SD_BASES
+    ):
+        raise WorkflowError(
+            f"config static_dynamic.method: {SD_ABLATION['method']!r} is not a +SD method entry"
+        )
 
 
 def _check_config():
@@ -40,9 +88,11 @@ def _check_config():
             for method in METHODS:
                 for ipc in method_ipcs(method):
                     if ipc > per_class:
+                        first = dataset["generator"]["classes"][0]["name"]
                         raise WorkflowError(
                             f"config: IPC {ipc} of method {method!r} exceeds the {per_class} "
-                            f"training videos per class of dataset {name!r}"
+                            f"training videos of class {first!r} (and every other class) "
+                            f"of dataset {name!r}"
                         )
     for name, entry in METHODS.items():
         kind = method_kind(name)
@@ -50,7 +100,6 @@ def _check_config():
             raise WorkflowError(
                 f"config methods.{name}: unknown method kind {kind!r}; known: {sorted(_METHOD_SCHEMAS)}"
             )
-        validator = Draft202012Validator(_METHOD_SCHEMAS[kind])
         parts = {
             "": entry,
             **{f".by_dataset.{k}": v for k, v in entry.get("by_dataset", {}).items()},
@@ -58,8 +107,26 @@ def _check_config():
         parts.update({f".by_ipc.{k}": v for k, v in entry.get("by_ipc", {}).items()})
         for where, part in parts.items():
             hyper = {k: v for k, v in part.items() if k not in METHOD_RESERVED}
-            for error in validator.iter_errors(hyper):
+            for error in method_schema_errors(kind, hyper):
                 raise WorkflowError(f"config methods.{name}{where}: {error.message}")
+    labels = EVALUATION.get("labels_ablation")
+    if labels:
+        for method in labels["methods"]:
+            if method not in METHODS:
+                raise WorkflowError(
+                    f"config evaluation.labels_ablation.methods: {method!r} is not in methods"
+                )
+            for ipc in labels.get("ipcs", [1]):
+                if ipc not in method_ipcs(method):
+                    raise WorkflowError(
+                        f"config evaluation.labels_ablation.ipcs: method {method!r} "
+                        f"is not condensed at IPC {ipc}"
+                    )
+        for variant in labels["variants"]:
+            if variant not in EVALUATION["variants"]:
+                raise WorkflowError(
+                    f"config evaluation.labels_ablation.variants: {variant!r} is not in evaluation.variants"
+                )
     protocol = EVALUATION["protocol"]
     if protocol not in EVALUATION["protocols"]:
         raise WorkflowError(
@@ -81,13 +148,43 @@ def _check_config():
             raise WorkflowError(
                 f"config kd.ablation.method: {ablation['method']!r} is not in kd.methods"
             )
+    _check_teacher_archs()
+
+
+def _check_teacher_archs():
+    """Teachers named by evaluations (`teacher_arch`) and by `diversity.arch` must be
+    networks; `teacher_arch` belongs to evaluation settings only."""
+    known = set(ARCHS) | set(config.get("models", {}))
+    named = {f"evaluation.protocols.{k}": v for k, v in EVALUATION["protocols"].items()}
+    named.update({f"evaluation.variants.{k}": v for k, v in EVALUATION["variants"].items()})
+    named["evaluation.overrides"] = EVALUATION.get("overrides", {})
+    named["evaluation.full"] = EVALUATION["full"]
+    named.update({f"datasets.{k}.evaluation": d.get("evaluation", {}) for k, d in DATASETS.items()})
+    named.update({f"methods.{k}.evaluation": m.get("evaluation", {}) for k, m in METHODS.items()})
+    named = {
+        f"{k}.teacher_arch": v["teacher_arch"] for k, v in named.items() if "teacher_arch" in v
+    }
+    if DIVERSITY and "arch" in DIVERSITY:
+        named["diversity.arch"] = DIVERSITY["arch"]
+    for where, arch in named.items():
+        if arch not in known:
+            raise WorkflowError(
+                f"config {where}: {arch!r} is neither an architecture nor a `models` entry"
+            )
+    trainings = {"teacher.training": config["teacher"]["training"]}
+    trainings.update(
+        {f"teacher.by_arch.{k}": v for k, v in config["teacher"].get("by_arch", {}).items()}
+    )
+    for where, settings in trainings.items():
+        if "teacher_arch" in settings:
+            raise WorkflowError(f"config {where}: `teacher_arch` applies to evaluations only")
 
 
 # ---------------------------------------------------------------- resolving settings
 
 
 def method_kind(method):
-    return METHODS[method].get("kind", method)
+    return METHOD_ENTRIES[method].get("kind", method)
 
 
 def method_ipcs(method):
@@ -96,7 +193,7 @@ def method_ipcs(method):
 
 def method_params(method, dataset, ipc):
     """Hyperparameters of ``method`` for one dataset and IPC (base < by_dataset < by_ipc)."""
-    entry = METHODS[method]
+    entry = METHOD_ENTRIES[method]
     params = {k: v for k, v in entry.items() if k not in METHOD_RESERVED}
     params.update(entry.get("by_dataset", {}).get(dataset, {}))
     params.update(entry.get("by_ipc", {}).get(str(ipc), {}))
@@ -109,7 +206,7 @@ def eval_settings(dataset, method, variant):
     settings.update(EVALUATION.get("overrides", {}))
     settings.update(DATASETS[dataset].get("evaluation", {}))
     if method != "full":
-        settings.update(METHODS[method].get("evaluation", {}))
+        settings.update(METHOD_ENTRIES[method].get("evaluation", {}))
     settings.update(EVALUATION["variants"][variant])
     return settings
 
@@ -165,33 +262,124 @@ def models_used(value):
     return {name: config["models"][name] for name in sorted(names)}
 
 
+def sd_ablation_runs():
+    """The runs of the static/dynamic ablation at IPC `ipc`: dicts of spc, dpc and the
+    (method, run_ipc) that condenses each. A pair equal to the +SD entry's own reuses it;
+    DPC 0 is the static method alone at IPC = SPC; the others are derived entries
+    `<method>_s<SPC>d<DPC>`."""
+    if not SD_ABLATION:
+        return []
+    name, ipc = SD_ABLATION["method"], SD_ABLATION.get("ipc", 1)
+    entry = METHODS[name]
+    own = {**entry, **entry.get("by_ipc", {}).get(str(ipc), {})}
+    runs = []
+    for spc, dpc in SD_ABLATION["grid"]:
+        run = {"spc": spc, "dpc": dpc, "ipc": ipc, "method": f"{name}_s{spc}d{dpc}", "run_ipc": ipc}
+        if dpc == 0:
+            run.update(method=own["static"]["method"], run_ipc=spc)
+        elif (own["static"]["spc"], own.get("dpc", 1)) == (spc, dpc) and ipc in method_ipcs(name):
+            run["method"] = name
+        runs.append(run)
+    return runs
+
+
+def _sd_derived_entries():
+    derived = {}
+    for run in sd_ablation_runs():
+        if run["method"] not in METHODS:
+            base = METHODS[SD_ABLATION["method"]]
+            pair = {"static": {**base["static"], "spc": run["spc"]}, "dpc": run["dpc"]}
+            entry = copy.deepcopy(base)
+            entry.update(pair, kind=method_kind(SD_ABLATION["method"]), ipcs=[run["run_ipc"]])
+            entry.setdefault("by_ipc", {}).setdefault(str(run["run_ipc"]), {}).update(pair)
+            derived[run["method"]] = entry
+    return derived
+
+
+def temporal_points():
+    """The grid of the temporal table: each point's options (defaults filled in) and the
+    derived method entry `<method>_syn<n>_real<n>_k<K>_<interpolation>` condensing it."""
+    if not TEMPORAL:
+        return []
+    points = []
+    for point in TEMPORAL["grid"]:
+        options = {**TEMPORAL_OPTIONS, **point}
+        name = "{}_syn{n_syn}_real{n_real}_k{segments}_{interpolation}".format(
+            TEMPORAL["method"], **options
+        )
+        points.append({**options, "method": name})
+    return points
+
+
+def _check_temporal():
+    if not TEMPORAL:
+        return
+    name = TEMPORAL["method"]
+    if name not in METHODS or "n_syn" not in _METHOD_SCHEMAS[method_kind(name)].get(
+        "properties", {}
+    ):
+        raise WorkflowError(
+            f"config temporal.method: {name!r} is not a methods entry whose kind takes n_syn, n_real, segments, interpolation"
+        )
+    names = [p["method"] for p in temporal_points()]
+    if len(set(names)) < len(names):
+        raise WorkflowError("config temporal.grid: a point is listed twice")
+
+
+def _temporal_derived_entries():
+    derived = {}
+    ipc = TEMPORAL.get("ipc", 1) if TEMPORAL else 1
+    for point in temporal_points():
+        options = {k: point[k] for k in TEMPORAL_OPTIONS}
+        entry = copy.deepcopy(METHODS[TEMPORAL["method"]])
+        entry.update(options, ipcs=[ipc], kind=method_kind(TEMPORAL["method"]))
+        entry.setdefault("by_ipc", {}).setdefault(str(ipc), {}).update(options)
+        requires = entry.get("requires", [])
+        if options["interpolation"] == "parametric" and "interpolator" not in requires:
+            entry["requires"] = [*requires, "interpolator"]
+        derived[point["method"]] = entry
+    return derived
+
+
 _check_config()
+_check_static_dynamic()
+_check_temporal()
+METHOD_ENTRIES.update(_sd_derived_entries())
+METHOD_ENTRIES.update(_temporal_derived_entries())
 
 # ---------------------------------------------------------------- paths
 
 TEACHER = "results/teachers/{dataset}/{arch}"
+EXPERTS = "results/experts/{dataset}/{arch}"  # trajectory shards; their index is EXPERTS.json
+DIFFUSION = "results/diffusion/{dataset}"  # model directory; its summary is DIFFUSION.json
 CONDENSED = "results/condensed/{dataset}/{method}/ipc{ipc}"
 EVAL = "results/eval/{dataset}/{method}/ipc{ipc}/{arch}/{variant}/seed{seed}.parquet"
 EVAL_FULL = "results/eval/{dataset}/full/{arch}/seed{seed}.parquet"
 KD_ROW = "results/kd/{dataset}/{kd_method}/{mode}/{setting}/seed{seed}.parquet"
+DIVERSITY_ROW = "results/diversity/{dataset}/{method}/ipc{ipc}.parquet"
 CROSS_ARCH = "results/cross_arch/{dataset}/{method}/ipc{ipc}/{arch}/seed{seed}.parquet"
+INTERPOLATOR = "results/interpolators/{dataset}"
 
 # Benchmark file of each rule, with the same wildcards as its output.
 BENCHMARKS = {
     "generate_synthetic": "benchmarks/generate_synthetic/{dataset}.tsv",
     "extract_frames": "benchmarks/extract_frames/{dataset}.tsv",
     "teacher": "benchmarks/teacher/{dataset}/{arch}.tsv",
+    "experts": "benchmarks/experts/{dataset}/{arch}.tsv",
+    "diffusion": "benchmarks/diffusion/{dataset}.tsv",
     "condense": "benchmarks/condense/{dataset}/{method}/ipc{ipc}.tsv",
     "evaluate": "benchmarks/evaluate/{dataset}/{method}/ipc{ipc}/{arch}/{variant}/seed{seed}.tsv",
     "evaluate_full": "benchmarks/evaluate_full/{dataset}/{arch}/seed{seed}.tsv",
     "cross_arch": "benchmarks/cross_arch/{dataset}/{method}/ipc{ipc}/{arch}/seed{seed}.tsv",
     "kd": "benchmarks/kd/{dataset}/{kd_method}/{mode}/{setting}/seed{seed}.tsv",
+    "diversity": "benchmarks/diversity/{dataset}/{method}/ipc{ipc}.tsv",
+    "interpolator": "benchmarks/interpolator/{dataset}.tsv",
 }
 
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
-    method="|".join(METHODS) or "(?!)",
+    method="|".join(METHOD_ENTRIES) or "(?!)",
     ipc=r"\d+",
     seed=r"\d+",
     arch=r"[A-Za-z0-9_]+",
@@ -243,18 +431,68 @@ def teacher_stem(dataset):
 
 
 def get_teacher_training(wildcards):
-    return config["teacher"]["training"]
+    """`teacher.training`, refined for this architecture by `teacher.by_arch`."""
+    by_arch = config["teacher"].get("by_arch", {}).get(wildcards.arch, {})
+    return {**config["teacher"]["training"], **by_arch}
 
 
 def get_arch_options(wildcards):
     return config.get("models", {}).get(wildcards.arch, {})
 
 
+def experts_stem(dataset):
+    return EXPERTS.format(dataset=dataset, arch=config["experts"]["arch"])
+
+
+def get_experts_settings(wildcards):
+    """Number of experts, epochs and training settings (the `experts` section less `arch`)."""
+    return {k: v for k, v in config["experts"].items() if k != "arch"}
+
+
 # Inputs a method can name in its `requires`: name -> main file of that input for a
 # condense job (the method receives the path without suffix as `ctx.inputs[name]`).
+def static_memory_stem(wildcards):
+    """The condensed set of single frames a +SD job starts from (its `static` settings)."""
+    static = get_method_params(wildcards)["static"]
+    return CONDENSED.format(dataset=wildcards.dataset, method=static["method"], ipc=static["spc"])
+
+
+def condensation_teachers(method, dataset, ipc):
+    """Architectures whose teachers a `teachers` method reads (its `condensation_models`)."""
+    return method_params(method, dataset, ipc).get("condensation_models", ["miniC3D"])
+
+
+def condensation_teacher_files(wildcards):
+    """One trained teacher per condensation model, as inputs `teacher_<arch>`."""
+    archs = condensation_teachers(wildcards.method, wildcards.dataset, int(wildcards.ipc))
+    return {
+        f"teacher_{arch}": f"{TEACHER.format(dataset=wildcards.dataset, arch=arch)}.safetensors"
+        for arch in archs
+    }
+
+
 REQUIREMENTS = {
     "teacher": lambda wc: f"{teacher_stem(wc.dataset)}.safetensors",
+    # the shard directory (EXPERTS) is the path of its index without suffix
+    "experts": lambda wc: f"{experts_stem(wc.dataset)}.json",
+    "teachers": condensation_teacher_files,  # several inputs: a dict of name -> file
+    "interpolator": lambda wc: f"{INTERPOLATOR.format(dataset=wc.dataset)}.safetensors",
+    "static": lambda wc: f"{static_memory_stem(wc)}.json",
+    # the model directory (DIFFUSION) is the path of its summary without suffix
+    "diffusion": lambda wc: f"{DIFFUSION.format(dataset=wc.dataset)}.json",
 }
+
+
+def get_diffusion_settings(wildcards):
+    return config.get("diffusion", {})
+
+
+def get_interpolator_model(wildcards):
+    return config.get("interpolator", {}).get("model", {})
+
+
+def get_interpolator_training(wildcards):
+    return config.get("interpolator", {}).get("training", {})
 
 
 def kd_teacher_stem(dataset):
@@ -292,8 +530,9 @@ def get_kd_student_options(wildcards):
 
 def get_condense_input(wildcards):
     inputs = {"store": frame_store(wildcards)}
-    for name in METHODS[wildcards.method].get("requires", []):
-        inputs[name] = REQUIREMENTS[name](wildcards)
+    for name in METHOD_ENTRIES[wildcards.method].get("requires", []):
+        files = REQUIREMENTS[name](wildcards)
+        inputs.update(files if isinstance(files, dict) else {name: files})
     return inputs
 
 
@@ -309,12 +548,21 @@ def get_method_kind(wildcards):
     return method_kind(wildcards.method)
 
 
-def get_eval_settings(wildcards):
+def _job_eval_settings(wildcards):
     return eval_settings(wildcards.dataset, wildcards.method, wildcards.get("variant", "default"))
 
 
+def training_part(settings):
+    """Evaluation settings less `teacher_arch`: what `TrainSettings` takes."""
+    return {k: v for k, v in settings.items() if k != "teacher_arch"}
+
+
+def get_eval_settings(wildcards):
+    return training_part(_job_eval_settings(wildcards))
+
+
 def get_full_settings(wildcards):
-    return full_settings(wildcards.dataset)
+    return training_part(full_settings(wildcards.dataset))
 
 
 def needs_teacher(settings):
@@ -322,8 +570,24 @@ def needs_teacher(settings):
     return settings.get("labels", "multi_soft") != "hard"
 
 
+def eval_teacher_arch(settings):
+    """The teacher giving an evaluation's soft labels (None with hard labels)."""
+    if not needs_teacher(settings):
+        return None
+    return settings.get("teacher_arch", config["teacher"]["arch"])
+
+
+def get_eval_teacher_arch(wildcards):
+    return eval_teacher_arch(_job_eval_settings(wildcards))
+
+
+def get_full_teacher_arch(wildcards):
+    return eval_teacher_arch(full_settings(wildcards.dataset))
+
+
 def _teacher_if(settings, dataset):
-    return {"teacher": f"{teacher_stem(dataset)}.safetensors"} if needs_teacher(settings) else {}
+    arch = eval_teacher_arch(settings)
+    return {"teacher": f"{TEACHER.format(dataset=dataset, arch=arch)}.safetensors"} if arch else {}
 
 
 def get_eval_input(wildcards):
@@ -331,13 +595,13 @@ def get_eval_input(wildcards):
         "store": frame_store(wildcards),
         "condensed": f"{CONDENSED.format(**wildcards)}.json",
     }
-    inputs.update(_teacher_if(get_eval_settings(wildcards), wildcards.dataset))
+    inputs.update(_teacher_if(_job_eval_settings(wildcards), wildcards.dataset))
     return inputs
 
 
 def get_full_input(wildcards):
     inputs = {"store": frame_store(wildcards)}
-    inputs.update(_teacher_if(get_full_settings(wildcards), wildcards.dataset))
+    inputs.update(_teacher_if(full_settings(wildcards.dataset), wildcards.dataset))
     return inputs
 
 
@@ -378,18 +642,74 @@ def _cross_arch_jobs():
     ]
 
 
-def _teacher_jobs():
-    """Teachers some job reads (soft labels, selection features, knowledge distillation)."""
+def _labels_ablation_jobs():
+    """Evaluations of the label ablation: method x IPC x variant (label mode, loss, CutMix)."""
+    labels = EVALUATION.get("labels_ablation")
+    if not labels:
+        return []
+    return [
+        (
+            "evaluate",
+            {**wc, "arch": EVALUATION["arch"], "variant": v, "seed": s},
+        )
+        for _, wc in _condense_jobs()
+        if wc["method"] in labels["methods"] and wc["ipc"] in labels.get("ipcs", [1])
+        for v in labels["variants"]
+        for s in labels.get("seeds", [0])
+    ]
+
+
+def _diffusion_jobs():
+    """Diffusion models some condense job reads."""
     needed = {
         wc["dataset"]
         for _, wc in _condense_jobs()
+        if "diffusion" in METHOD_ENTRIES[wc["method"]].get("requires", [])
+    }
+    return [("diffusion", {"dataset": d}) for d in sorted(needed)]
+
+
+def _experts_jobs():
+    """Expert trajectories some condense job reads (trajectory matching)."""
+    condense = _condense_jobs() + _sd_ablation_condense_jobs() + _temporal_condense_jobs()
+    needed = {
+        wc["dataset"]
+        for _, wc in condense
+        if "experts" in METHOD_ENTRIES[wc["method"]].get("requires", [])
+    }
+    return [("experts", {"dataset": d, "arch": config["experts"]["arch"]}) for d in sorted(needed)]
+
+
+def _teacher_jobs():
+    """Teachers some job reads (soft labels, selection features, knowledge distillation,
+    diversity metrics)."""
+    needed = {
+        (wc["dataset"], config["teacher"]["arch"])
+        for _, wc in _condense_jobs()
         if "teacher" in METHODS[wc["method"]].get("requires", [])
-        or needs_teacher(eval_settings(wc["dataset"], wc["method"], "default"))
-    } | {d for d in DATASETS if needs_teacher(full_settings(d))}
-    jobs = [("teacher", {"dataset": d, "arch": config["teacher"]["arch"]}) for d in sorted(needed)]
+    }
+    evaluations = [(wc, "default") for _, wc in _condense_jobs()]
+    evaluations += [(wc, wc["variant"]) for _, wc in _labels_ablation_jobs()]
+    for wc, variant in evaluations:
+        needed.add(
+            (wc["dataset"], eval_teacher_arch(eval_settings(wc["dataset"], wc["method"], variant)))
+        )
+    needed |= {(d, eval_teacher_arch(full_settings(d))) for d in DATASETS}
+    if DIVERSITY:
+        needed |= {(d, diversity_arch()) for d in DATASETS}
+    jobs = [
+        ("teacher", {"dataset": d, "arch": a})
+        for d, a in sorted(needed - {(d, None) for d in DATASETS})
+    ]
     if KD:
         kd_teachers = [("teacher", {"dataset": d, "arch": KD["teacher"]}) for d in DATASETS]
         jobs += [job for job in kd_teachers if job not in jobs]
+    for _, wc in _condense_jobs():
+        if "teachers" in METHOD_ENTRIES[wc["method"]].get("requires", []):
+            for arch in condensation_teachers(wc["method"], wc["dataset"], wc["ipc"]):
+                job = ("teacher", {"dataset": wc["dataset"], "arch": arch})
+                if job not in jobs:
+                    jobs.append(job)
     return jobs
 
 
@@ -438,6 +758,7 @@ OUTPUTS = {
     "evaluate_full": EVAL_FULL,
     "cross_arch": CROSS_ARCH,
     "kd": KD_ROW,
+    "diversity": DIVERSITY_ROW,
 }
 
 
@@ -453,6 +774,45 @@ def get_condensed_metas():
     return [OUTPUTS[rule].format(**wc) for rule, wc in _condense_jobs()]
 
 
+def get_labels_ablation_targets():
+    return [OUTPUTS[rule].format(**wc) for rule, wc in _labels_ablation_jobs()]
+
+
+def diversity_arch():
+    """The network whose features and predictions the diversity metrics use."""
+    return DIVERSITY.get("arch", config["teacher"]["arch"])
+
+
+def _diversity_jobs():
+    """One job per condensed set: the main grid and the ablations' sets."""
+    if not DIVERSITY:
+        return []
+    condense = _condense_jobs() + _static_memory_jobs() + _sd_ablation_condense_jobs()
+    jobs = []
+    for _, wc in condense + _temporal_condense_jobs():
+        if ("diversity", wc) not in jobs:
+            jobs.append(("diversity", wc))
+    return jobs
+
+
+def get_diversity_targets():
+    return [OUTPUTS[rule].format(**wc) for rule, wc in _diversity_jobs()]
+
+
+def get_diversity_input(wildcards):
+    teacher = TEACHER.format(dataset=wildcards.dataset, arch=diversity_arch())
+    return {
+        "store": frame_store(wildcards),
+        "condensed": f"{CONDENSED.format(**wildcards)}.json",
+        "teacher": f"{teacher}.safetensors",
+    }
+
+
+def get_diversity_settings(wildcards):
+    """Clusters, percentile and normalisation (the `diversity` section less `arch`)."""
+    return {k: v for k, v in DIVERSITY.items() if k != "arch"}
+
+
 def get_kd_targets():
     return [OUTPUTS[rule].format(**wc) for rule, wc in _kd_jobs()]
 
@@ -465,10 +825,124 @@ def get_kd_teacher_metas():
     return [f"{kd_teacher_stem(d)}.json" for d in DATASETS]
 
 
+def _sd_ablation_condense_jobs():
+    return [
+        ("condense", {"dataset": d, "method": run["method"], "ipc": run["run_ipc"]})
+        for d in DATASETS
+        for run in sd_ablation_runs()
+    ]
+
+
+def _sd_ablation_eval_jobs():
+    return [
+        ("evaluate", {**wc, "arch": EVALUATION["arch"], "variant": "default", "seed": s})
+        for _, wc in _sd_ablation_condense_jobs()
+        for s in EVALUATION["seeds"]
+    ]
+
+
+def _static_memory_jobs():
+    """Condense jobs of the static memories the +SD jobs read (IPC = SPC, whether or not
+    the static method's own `ipcs` list it)."""
+    jobs = []
+    for _, wc in _condense_jobs() + _sd_ablation_condense_jobs():
+        if method_kind(wc["method"]) in SD_BASES:
+            static = method_params(wc["method"], wc["dataset"], wc["ipc"])["static"]
+            job = (
+                "condense",
+                {"dataset": wc["dataset"], "method": static["method"], "ipc": static["spc"]},
+            )
+            if job not in jobs:
+                jobs.append(job)
+    return jobs
+
+
+def static_dynamic_runs():
+    """Every (dataset, ablation run) with its static method, in the order of the inputs below."""
+    return [
+        {
+            "dataset": d,
+            **run,
+            "static_method": METHOD_ENTRIES[SD_ABLATION["method"]]["static"]["method"],
+        }
+        for d in DATASETS
+        for run in sd_ablation_runs()
+    ]
+
+
+def get_static_dynamic_input(wildcards):
+    runs = static_dynamic_runs()
+    return {
+        "rows": [OUTPUTS[rule].format(**wc) for rule, wc in _sd_ablation_eval_jobs()],
+        "metas": [
+            f"{CONDENSED.format(dataset=r['dataset'], method=r['method'], ipc=r['run_ipc'])}.json"
+            for r in runs
+        ],
+        "static_metas": [
+            f"{CONDENSED.format(dataset=r['dataset'], method=r['static_method'], ipc=r['spc'])}.json"
+            for r in runs
+        ],
+    }
+
+
+def _temporal_condense_jobs():
+    ipc = TEMPORAL.get("ipc", 1) if TEMPORAL else 1
+    return [
+        ("condense", {"dataset": d, "method": p["method"], "ipc": ipc})
+        for d in DATASETS
+        for p in temporal_points()
+    ]
+
+
+def _temporal_eval_jobs():
+    seeds = TEMPORAL.get("seeds", [0]) if TEMPORAL else []
+    return [
+        ("evaluate", {**wc, "arch": EVALUATION["arch"], "variant": "default", "seed": s})
+        for _, wc in _temporal_condense_jobs()
+        for s in seeds
+    ]
+
+
+def _interpolator_jobs():
+    """The interpolator of every dataset where a condense job interpolates parametrically."""
+    condense = _condense_jobs() + _sd_ablation_condense_jobs() + _temporal_condense_jobs()
+    needed = {
+        wc["dataset"]
+        for _, wc in condense
+        if "interpolator" in METHOD_ENTRIES[wc["method"]].get("requires", [])
+    }
+    return [("interpolator", {"dataset": d}) for d in sorted(needed)]
+
+
+def temporal_runs():
+    """Every (dataset, grid point) of the temporal table with its frame counts resolved
+    (0 = the dataset's clip length), in the order of the inputs below."""
+    runs = []
+    for d in DATASETS:
+        clip_frames = DATASETS[d].get("clip", {}).get("num_frames", 8)
+        for p in temporal_points():
+            resolved = {k: p[k] or clip_frames for k in ("n_syn", "n_real")}
+            runs.append({"dataset": d, **p, **resolved, "ipc": TEMPORAL.get("ipc", 1)})
+    return runs
+
+
+def get_temporal_input(wildcards):
+    return {
+        "rows": [EVAL.format(**wc) for _, wc in _temporal_eval_jobs()],
+        "metas": [f"{CONDENSED.format(**wc)}.json" for _, wc in _temporal_condense_jobs()],
+    }
+
+
 def get_run_benchmarks():
     """The benchmark file of every job behind the tables."""
     jobs = _dataset_jobs() + _teacher_jobs() + _condense_jobs() + _eval_jobs() + _cross_arch_jobs()
+    jobs += _diffusion_jobs() + _experts_jobs()
     jobs += _kd_jobs() + [job for job in _kd_ablation_jobs() if job not in _kd_jobs()]
+    jobs += [job for job in _labels_ablation_jobs() if job not in _eval_jobs()]
+    sd_jobs = _static_memory_jobs() + _sd_ablation_condense_jobs() + _sd_ablation_eval_jobs()
+    jobs += [job for job in sd_jobs if job not in jobs]
+    jobs += _interpolator_jobs() + _temporal_condense_jobs() + _temporal_eval_jobs()
+    jobs += _diversity_jobs()
     return [BENCHMARKS[rule].format(**wc) for rule, wc in jobs]
 
 
@@ -487,6 +961,14 @@ def get_all_tables():
         tables.append("results/kd.parquet")
     if _kd_ablation_jobs():
         tables.append("results/kd_ablation.parquet")
+    if _labels_ablation_jobs():
+        tables.append("results/labels.parquet")
+    if SD_ABLATION:
+        tables.append("results/static_dynamic.parquet")
+    if TEMPORAL:
+        tables.append("results/temporal.parquet")
+    if DIVERSITY:
+        tables.append("results/diversity.parquet")
     return tables
 
 
@@ -499,6 +981,7 @@ REPORT_ACCURACY = "results/report/accuracy_ipc/{dataset}.png"
 REPORT_CROSS_ARCH = "results/report/cross_arch/{dataset}.png"
 REPORT_PREVIEW = "results/report/previews/{dataset}/{method}/ipc{ipc}.png"
 REPORT_RUNS = "results/report/runs.png"
+REPORT_DIFFERENCES = "results/report/frame_differences/{dataset}/{method}/ipc{ipc}.png"
 
 
 def report_tables():
@@ -527,5 +1010,11 @@ def get_report_targets():
         smallest_ipc[key] = min(smallest_ipc.get(key, wc["ipc"]), wc["ipc"])
     targets += [
         REPORT_PREVIEW.format(dataset=d, method=m, ipc=i) for (d, m), i in smallest_ipc.items()
+    ]
+    differenced = set(SD_BASES) | set(SD_BASES.values())  # +SD methods and their bases
+    targets += [
+        REPORT_DIFFERENCES.format(dataset=d, method=m, ipc=i)
+        for (d, m), i in smallest_ipc.items()
+        if method_kind(m) in differenced
     ]
     return targets + [REPORT_RUNS]

@@ -13,6 +13,7 @@ rule evaluate:
         gpu=1,
     params:
         settings=get_eval_settings,
+        teacher_arch=get_eval_teacher_arch,
         model_options=get_arch_options,
         clip=get_clip,
     script:
@@ -34,6 +35,7 @@ rule evaluate_full:
         gpu=1,
     params:
         settings=get_full_settings,
+        teacher_arch=get_full_teacher_arch,
         model_options=get_arch_options,
         clip=get_clip,
     script:
@@ -55,7 +57,30 @@ rule cross_arch:
         gpu=1,
     params:
         settings=get_eval_settings,
+        teacher_arch=get_eval_teacher_arch,
         model_options=get_arch_options,
         clip=get_clip,
     script:
         "../scripts/evaluate.py"
+
+
+rule diversity:
+    input:
+        unpack(get_diversity_input),
+    output:
+        DIVERSITY_ROW,
+    log:
+        "logs/diversity/{dataset}/{method}/ipc{ipc}.log",
+    benchmark:
+        BENCHMARKS["diversity"]
+    conda:
+        "../../envs/vidcond.yaml"
+    resources:
+        gpu=1,
+    params:
+        settings=get_diversity_settings,
+        arch=diversity_arch() if DIVERSITY else None,
+        clip=get_clip,
+        seed=config["seed"],
+    script:
+        "../scripts/diversity.py"

@@ -19,3 +19,71 @@ rule teacher:
         seed=config["seed"],
     script:
         "../scripts/teacher.py"
+
+
+rule experts:
+    input:
+        store=frame_store,
+    output:
+        shards=directory(EXPERTS),
+        index=f"{EXPERTS}.json",
+    log:
+        "logs/experts/{dataset}/{arch}.log",
+    benchmark:
+        BENCHMARKS["experts"]
+    conda:
+        "../../envs/vidcond.yaml"
+    resources:
+        gpu=1,
+    params:
+        settings=get_experts_settings,
+        model_options=get_arch_options,
+        clip=get_clip,
+        seed=config["seed"],
+    script:
+        "../scripts/experts.py"
+
+
+rule diffusion:
+    input:
+        store=frame_store,
+    output:
+        model=directory(DIFFUSION),
+        meta=f"{DIFFUSION}.json",
+    log:
+        "logs/diffusion/{dataset}.log",
+    benchmark:
+        BENCHMARKS["diffusion"]
+    conda:
+        "../../envs/vidcond.yaml"
+    resources:
+        gpu=1,
+    params:
+        settings=get_diffusion_settings,
+        clip=get_clip,
+        seed=config["seed"],
+    script:
+        "../scripts/diffusion.py"
+
+
+rule interpolator:
+    input:
+        store=frame_store,
+    output:
+        weights=f"{INTERPOLATOR}.safetensors",
+        meta=f"{INTERPOLATOR}.json",
+    log:
+        "logs/interpolator/{dataset}.log",
+    benchmark:
+        BENCHMARKS["interpolator"]
+    conda:
+        "../../envs/vidcond.yaml"
+    resources:
+        gpu=1,
+    params:
+        options=get_interpolator_model,
+        training=get_interpolator_training,
+        clip=get_clip,
+        seed=config["seed"],
+    script:
+        "../scripts/interpolator.py"

@@ -6,6 +6,7 @@ localrules:
     accuracy_plot,
     cross_arch_plot,
     condensed_preview,
+    frame_differences,
     runs_plot,
 
 
@@ -92,6 +93,29 @@ rule condensed_preview:
         "../../envs/vidcond.yaml"
     script:
         "../scripts/report_preview.py"
+
+
+rule frame_differences:
+    input:
+        tensors=f"{CONDENSED}.safetensors",
+        meta=f"{CONDENSED}.json",
+        store_meta="results/frames/{dataset}/store.json",
+    output:
+        report(
+            REPORT_DIFFERENCES,
+            caption="../report/frame_differences.rst",
+            category="Inter-frame differences",
+            subcategory="{dataset}",
+            labels={"method": "{method}", "IPC": "{ipc}"},
+        ),
+    log:
+        "logs/report/frame_differences/{dataset}/{method}/ipc{ipc}.log",
+    benchmark:
+        "benchmarks/frame_differences/{dataset}/{method}/ipc{ipc}.tsv"
+    conda:
+        "../../envs/vidcond.yaml"
+    script:
+        "../scripts/report_frame_differences.py"
 
 
 rule runs_plot:

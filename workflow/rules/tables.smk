@@ -5,6 +5,10 @@ localrules:
     runs_table,
     kd_table,
     kd_ablation_table,
+    labels_table,
+    static_dynamic_table,
+    temporal_table,
+    diversity_table,
 
 
 rule dataset_table:
@@ -95,3 +99,60 @@ rule kd_ablation_table:
         grid=kd_ablation_grid() if KD else {},
     script:
         "../scripts/kd_ablation_table.py"
+
+
+rule labels_table:
+    input:
+        rows=get_labels_ablation_targets(),
+    output:
+        "results/labels.parquet",
+    log:
+        "logs/tables/labels.log",
+    conda:
+        "../../envs/vidcond.yaml"
+    script:
+        "../scripts/labels_table.py"
+
+
+rule static_dynamic_table:
+    input:
+        unpack(get_static_dynamic_input),
+    output:
+        "results/static_dynamic.parquet",
+    log:
+        "logs/tables/static_dynamic.log",
+    conda:
+        "../../envs/vidcond.yaml"
+    params:
+        runs=static_dynamic_runs() if SD_ABLATION else [],
+        clip_frames={d: DATASETS[d]["clip"]["num_frames"] for d in DATASETS},
+    script:
+        "../scripts/static_dynamic_table.py"
+
+
+rule temporal_table:
+    input:
+        unpack(get_temporal_input),
+    output:
+        "results/temporal.parquet",
+    log:
+        "logs/tables/temporal.log",
+    conda:
+        "../../envs/vidcond.yaml"
+    params:
+        runs=temporal_runs(),
+    script:
+        "../scripts/temporal_table.py"
+
+
+rule diversity_table:
+    input:
+        rows=get_diversity_targets(),
+    output:
+        "results/diversity.parquet",
+    log:
+        "logs/tables/diversity.log",
+    conda:
+        "../../envs/vidcond.yaml"
+    script:
+        "../scripts/diversity_table.py"

@@ -17,6 +17,7 @@ def main(smk):
         store_dir=Path(smk.input.store).parent,
         condensed_stem=Path(condensed).with_suffix("") if condensed else None,
         teacher_stem=Path(teacher).with_suffix("") if teacher else None,
+        teacher_arch=smk.params.teacher_arch,
         dataset=wc.dataset,
         method=wc.get("method", "full"),
         arch=wc.arch,

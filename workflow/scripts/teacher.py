@@ -13,6 +13,7 @@ def main(smk):
         training=smk.params.training,
         clip=smk.params.clip,
         seed=smk.params.seed,
+        work_dir=Path("results/work/teacher") / smk.wildcards.dataset / smk.wildcards.arch,
     )
 
 

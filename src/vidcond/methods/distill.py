@@ -5,11 +5,21 @@
 * :class:`DistillLoop` runs the iterations with a progress bar showing the matching loss,
   checkpoints every K iterations (and on SIGTERM) and resumes from the last checkpoint,
   restoring every tensor, module, optimizer and random generator so that a resumed run
-  ends exactly where an uninterrupted one would.
+  ends exactly where an uninterrupted one would;
+* :class:`MatchingObjective` is a method's loss on a batch of synthetic videos, and
+  :func:`distill_videos` optimises a learnable video tensor under one;
+* :class:`Temporal` is the temporal taxonomy of "Dancing with Still Images" (Sec. 3.2):
+  ``n_syn`` learnable frames interpolated to the clip length, ``n_real`` real frames,
+  ``segments`` matched pairwise.
 """
 
 from __future__ import annotations
 
+import json
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -17,6 +27,7 @@ import torch
 from tqdm import tqdm
 
 from ..checkpoint import Checkpointer
+from ..condensed import INTERPOLATIONS, duplicate_frames, interpolate_frames
 from ..data.sampling import random_clip, to_clip_tensor
 from .base import CondenseContext
 
@@ -95,6 +106,7 @@ class DistillLoop:
         self.ctx, self.iterations, self.state, self.desc = ctx, int(iterations), state, desc
         self.checkpointer = Checkpointer(ctx.work_dir, checkpoint_every)
         self.losses: list[float] = []
+        self.seconds_per_iteration: float | None = None  # of the iterations run by this process
 
     def _snapshot(self, iteration: int) -> dict:
         snapshot = {"iteration": iteration, "losses": list(self.losses), "torch_rng": torch.get_rng_state()}
@@ -120,9 +132,152 @@ class DistillLoop:
         start = self._resume()
         with self.checkpointer.handle_sigterm():
             bar = tqdm(range(start, self.iterations), initial=start, total=self.iterations, desc=self.desc, disable=not self.ctx.progress, mininterval=5)
+            started = time.perf_counter()
             for iteration in bar:
                 loss = float(step(iteration))
                 self.losses.append(loss)
                 bar.set_postfix(loss=f"{loss:.4g}")
                 self.checkpointer.step(iteration + 1, lambda: self._snapshot(iteration + 1))
+            if self.iterations > start:
+                self.seconds_per_iteration = (time.perf_counter() - started) / (self.iterations - start)
         return self.losses
+
+
+class MatchingObjective(ABC):
+    """The loss of a distillation method on a batch of synthetic videos.
+
+    Separating the loss from how the videos are parametrised lets one objective serve a
+    base method (the videos are a learnable tensor, :func:`distill_videos`) and its
+    static/dynamic "+SD" form (the videos are decoded from static frames, dynamic memories
+    and an integrator network each iteration).
+    """
+
+    def __init__(self, ctx: CondenseContext, rng: np.random.Generator):
+        self.ctx, self.rng = ctx, rng
+
+    @abstractmethod
+    def loss(self, videos: torch.Tensor, labels: torch.Tensor, iteration: int) -> torch.Tensor:
+        """Scalar matching loss of ``videos`` [N, T, C, H, W] (class-major, with grad) of ``labels`` [N]."""
+
+    def param_groups(self) -> list[dict]:
+        """Optimizer groups of the objective's own learnable tensors (learned lr, labels)."""
+        return []
+
+    def state(self) -> dict[str, Any]:
+        """What changes across iterations besides the videos, for checkpoints (modules,
+        optimizers, tensors, numpy generators)."""
+        return {"objective_rng": self.rng}
+
+    def outputs(self) -> dict[str, torch.Tensor]:
+        """Tensors the condensed set stores besides the videos (``syn_lr``, ``soft_labels``)."""
+        return {}
+
+
+def distill_videos(ctx: CondenseContext, objective: MatchingObjective, videos: torch.Tensor, labels: torch.Tensor, *, iterations: int, lr: float, optimizer: str = "sgd", momentum: float = 0.5, checkpoint_every: int = 50, desc: str = "distill", expand: Callable[[torch.Tensor], torch.Tensor] | None = None, stats: dict | None = None) -> list[float]:
+    """Optimise the learnable ``videos`` (updated in place) under ``objective``; the
+    objective's own learnable tensors join the same optimizer with their group settings.
+    ``expand`` maps the learnable tensor to the clips the objective sees (e.g.
+    :meth:`Temporal.expand` for ``n_syn`` frames). Returns the losses; ``stats``, when
+    given, receives ``seconds_per_iteration`` of the iterations this process ran."""
+    groups = [{"params": [videos], "lr": lr}, *objective.param_groups()]
+    if optimizer == "sgd":
+        opt = torch.optim.SGD(groups, lr=lr, momentum=momentum)
+    elif optimizer == "adam":
+        opt = torch.optim.Adam(groups, lr=lr)
+    else:
+        raise ValueError(f"unknown optimizer {optimizer!r}; use sgd or adam")
+
+    def step(iteration: int) -> float:
+        loss = objective.loss(videos if expand is None else expand(videos), labels, iteration)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    state = {"videos": videos, "optimizer": opt, **objective.state()}
+    loop = DistillLoop(ctx, iterations, state, checkpoint_every, desc)
+    losses = loop.run(step)
+    if stats is not None:
+        stats["seconds_per_iteration"] = loop.seconds_per_iteration
+    return losses
+
+
+def evenly_spaced_frames(clips: torch.Tensor, n: int) -> torch.Tensor:
+    """Frames 0, T/n, 2T/n, ... of clips [B, T, C, H, W] (the first of each of n equal parts)."""
+    return clips[:, torch.arange(n) * clips.shape[1] // n]
+
+
+@dataclass(frozen=True)
+class Temporal:
+    """How synthetic and real clips meet in time ("Dancing with Still Images", Sec. 3.2).
+
+    ``n_syn`` independent synthetic frames are interpolated to the clip length
+    ``num_frames`` by ``interpolation`` (``parametric``: a trained interpolator restores the
+    duplicated frames); real clips are reduced to ``n_real`` evenly spaced frames; both are
+    cut into ``segments`` equal parts matched pairwise. Parts must be equal in length
+    (the paper's uniformity), so ``segments`` divides ``n_real`` and ``num_frames``.
+    """
+
+    num_frames: int
+    n_syn: int
+    n_real: int
+    segments: int = 1
+    interpolation: str = "duplicate"
+
+    def __post_init__(self):
+        if not 1 <= self.n_syn <= self.num_frames or not 1 <= self.n_real <= self.num_frames:
+            raise ValueError(f"n_syn and n_real must be within 1..{self.num_frames} (the clip length)")
+        if self.n_real % self.segments or self.num_frames % self.segments:
+            raise ValueError(f"{self.segments} segments do not split {self.n_real} real and {self.num_frames} synthetic frames evenly")
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(f"unknown interpolation {self.interpolation!r}; known: {INTERPOLATIONS}")
+
+    @classmethod
+    def from_params(cls, params: dict, num_frames: int) -> "Temporal":
+        """From a method's ``n_syn``, ``n_real`` (0: the clip length), ``segments``, ``interpolation``."""
+        return cls(
+            num_frames=num_frames,
+            n_syn=int(params.get("n_syn", 0)) or num_frames,
+            n_real=int(params.get("n_real", 0)) or num_frames,
+            segments=int(params.get("segments", 1)),
+            interpolation=params.get("interpolation", "duplicate"),
+        )
+
+    def expand(self, frames: torch.Tensor, interpolator: torch.nn.Module | None = None) -> torch.Tensor:
+        """Learnable frames [N, n_syn, C, H, W] -> clips [N, num_frames, C, H, W] (differentiable)."""
+        if frames.shape[1] == self.num_frames:
+            return frames
+        if self.interpolation == "parametric":
+            if interpolator is None:
+                raise ValueError("parametric interpolation needs the trained interpolator")
+            return interpolator(duplicate_frames(frames, self.num_frames))
+        return interpolate_frames(frames, self.num_frames, self.interpolation)
+
+    def real_frames(self, clips: torch.Tensor) -> torch.Tensor:
+        """``n_real`` evenly spaced frames of each real clip [B, T, C, H, W]."""
+        return evenly_spaced_frames(clips, self.n_real)
+
+    def segment_pairs(self, real: torch.Tensor, synthetic: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The k-th time segment of the real clips with the k-th of the synthetic ones."""
+        return list(zip(real.chunk(self.segments, dim=1), synthetic.chunk(self.segments, dim=1)))
+
+    def meta(self) -> dict:
+        """Sidecar entries of a set storing ``n_syn`` frames per video."""
+        return {"frames": self.n_syn, "interpolation": self.interpolation}
+
+
+def load_interpolator(stem: str | Path, device: torch.device) -> tuple[torch.nn.Module, dict, dict[str, torch.Tensor]]:
+    """A trained interpolator (``interpolator`` rule), frozen: module, spec and the tensors to
+    store in a condensed set (``interpolator.*``, rebuilt there from the spec)."""
+    from safetensors.torch import load_file
+
+    from ..models.parts import build_part
+
+    stem = Path(stem)
+    spec = json.loads(stem.with_suffix(".json").read_text())
+    state = load_file(str(stem.with_suffix(".safetensors")))
+    module = build_part(spec["name"], **spec.get("options", {}))
+    module.load_state_dict(state)
+    module.eval().requires_grad_(False).to(device)
+    tensors = {f"interpolator.{k}": v for k, v in state.items()}
+    return module, {"name": spec["name"], "options": spec.get("options", {})}, tensors

@@ -78,7 +78,7 @@ def norm_layer(kind: str, channels: int, dims: int) -> nn.Module:
 
 
 # Importing the modules registers their architectures.
-from . import c3d, convnet, resnet3d  # noqa: E402,F401
+from . import c3d, convnet, resnet3d, videomae  # noqa: E402,F401
 
 
 def save_model(stem, model: nn.Module, spec: dict, extra: dict | None = None) -> None:

@@ -1,0 +1,148 @@
+"""`datm`: difficulty-aligned trajectory matching (Guo et al., ICLR 2024) on videos.
+
+MTT's objective (:class:`~vidcond.methods.mtt.MTTObjective`) with three changes, as in the
+official DATM code:
+
+* the start epoch is drawn from [min_start_epoch, U) where the upper bound grows with the
+  iteration, U = min(current_max_start_epoch + ⌊(max_start_epoch − current_max_start_epoch)
+  · iteration / expansion_end_iteration⌋, max_start_epoch) (sequential generation: early,
+  easy parts of the trajectories first);
+* learnable soft labels: logits initialised from the experts (at ``label_epoch``) on the
+  initial synthetic clips, averaged over the experts that classify a clip correctly; the
+  student trains on them with CE against their softmax, and they are optimised by the
+  matching loss (SGD ``lr_labels``, ``labels_momentum``);
+* real-clip initialisation from training clips an expert classifies correctly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.func import functional_call
+
+from .base import CondenseContext, register_method
+from .distill import RealSampler
+from .mtt import MTT, MTTObjective
+
+
+def start_upper_bound(iteration: int, current_max: int, final_max: int, expansion_end: int) -> int:
+    """DATM's growing upper bound of the start epoch (exclusive) at ``iteration``."""
+    grown = current_max + int((final_max - current_max) * iteration / max(1, expansion_end))
+    return min(grown, final_max)
+
+
+class DATMObjective(MTTObjective):
+    """Extra hyperparameters: ``min_start_epoch``, ``current_max_start_epoch``,
+    ``expansion_end_iteration``, ``label_epoch`` (-1: the last recorded epoch),
+    ``learn_labels``, ``lr_labels``, ``labels_momentum``; ``max_start_epoch`` is the final
+    upper bound."""
+
+    def __init__(self, ctx: CondenseContext, rng: np.random.Generator):
+        super().__init__(ctx, rng)
+        p = ctx.params
+        self.min_start_epoch = int(p.get("min_start_epoch", 0))
+        self.current_max_start_epoch = int(p.get("current_max_start_epoch", 2))
+        self.expansion_end_iteration = int(p.get("expansion_end_iteration", 20))
+        if not self.min_start_epoch < self.current_max_start_epoch <= self.max_start_epoch:
+            raise ValueError(
+                "DATM needs min_start_epoch < current_max_start_epoch <= max_start_epoch"
+            )
+        label_epoch = int(p.get("label_epoch", -1))
+        self.label_epoch = label_epoch % (self.bank.epochs + 1)
+        self.learn_labels = bool(p.get("learn_labels", True))
+        self.lr_labels = float(p.get("lr_labels", 2.0))
+        self.labels_momentum = float(p.get("labels_momentum", 0.9))
+        self.soft_labels: torch.Tensor | None = None
+
+    def start_window(self, iteration: int) -> tuple[int, int]:
+        high = start_upper_bound(
+            iteration,
+            self.current_max_start_epoch,
+            self.max_start_epoch,
+            self.expansion_end_iteration,
+        )
+        return self.min_start_epoch, high
+
+    @torch.no_grad()
+    def expert_logits(self, videos: torch.Tensor, expert: int, batch: int = 64) -> torch.Tensor:
+        """Logits of ``expert`` at ``label_epoch`` on ``videos``."""
+        params = self.layout.unflatten(
+            self.bank.snapshot(expert, self.label_epoch, self.ctx.device)
+        )
+        return torch.cat(
+            [
+                functional_call(self.net, params, (videos[i : i + batch],))
+                for i in range(0, len(videos), batch)
+            ]
+        )
+
+    def prepare(self, videos: torch.Tensor, labels: torch.Tensor) -> None:
+        """Initialise the learnable label logits from the experts on the initial clips."""
+        logits = torch.stack(
+            [self.expert_logits(videos.detach(), e) for e in range(self.bank.num_experts)]
+        )
+        correct = (logits.argmax(-1) == labels).float()  # [E, N]
+        weight = torch.where(correct.sum(0, keepdim=True) > 0, correct, torch.ones_like(correct))
+        soft = (logits * weight[..., None]).sum(0) / weight.sum(0)[:, None]
+        self.soft_labels = soft.detach().clone().requires_grad_(self.learn_labels)
+
+    def targets(self, labels: torch.Tensor) -> torch.Tensor:
+        if self.soft_labels is None:
+            raise RuntimeError("call prepare() with the initial videos before distilling")
+        return self.soft_labels
+
+    def param_groups(self) -> list[dict]:
+        groups = super().param_groups()
+        if self.learn_labels:
+            groups.append(
+                {
+                    "params": [self.soft_labels],
+                    "lr": self.lr_labels,
+                    "momentum": self.labels_momentum,
+                }
+            )
+        return groups
+
+    def state(self) -> dict:
+        return {**super().state(), "soft_labels": self.soft_labels}
+
+    def outputs(self) -> dict[str, torch.Tensor]:
+        return {**super().outputs(), "soft_labels": self.soft_labels.detach().float().cpu()}
+
+
+def correctly_classified_clips(
+    ctx: CondenseContext, objective: DATMObjective, rng: np.random.Generator, candidates: int = 0
+):
+    """IPC real clips per class that expert 0 (at ``label_epoch``) classifies correctly,
+    in random order; a class with too few is filled with its clips of highest expert
+    probability for the class. ``candidates`` (0: every training video once) per class."""
+    sampler = RealSampler(ctx)
+    chosen = []
+    for c in range(ctx.num_classes):
+        pool = sampler.clips(c, candidates or len(sampler.by_class[c]), rng)
+        probs = objective.expert_logits(pool, 0).softmax(-1)
+        correct = probs.argmax(-1) == c
+        # correct clips first (in their random order), then the others by probability of c
+        order = sorted(
+            range(len(pool)),
+            key=lambda i: (not bool(correct[i]), 0.0 if correct[i] else -float(probs[i, c])),
+        )
+        chosen.append(pool[order[: ctx.ipc]])
+    labels = torch.arange(ctx.num_classes, device=ctx.device).repeat_interleave(ctx.ipc)
+    return torch.cat(chosen).detach().clone().requires_grad_(True), labels
+
+
+@register_method
+class DATM(MTT):
+    name = "datm"
+    objective_class = DATMObjective
+
+    def initial_videos(self, ctx: CondenseContext, objective: DATMObjective):
+        if ctx.params.get("init", "correct") == "correct":
+            videos, labels = correctly_classified_clips(
+                ctx, objective, ctx.rng(), int(ctx.params.get("init_candidates", 0))
+            )
+        else:
+            videos, labels = super().initial_videos(ctx, objective)
+        objective.prepare(videos, labels)
+        return videos, labels

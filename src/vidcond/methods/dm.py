@@ -1,0 +1,107 @@
+"""`dm`: distribution matching (Zhao & Bilen, "Dataset Condensation with Distribution
+Matching"), adapted to video as in "Dancing with Still Images".
+
+Each iteration draws a freshly initialised network and matches, per class, the mean
+embedding (``model.features``) of a batch of real clips with that of the class's synthetic
+clips: loss = Σ_c ||mean φ(real_c) − mean φ(syn_c)||². The temporal taxonomy
+(:class:`~vidcond.methods.distill.Temporal`) sets how many learnable frames a synthetic
+video has (``n_syn``, interpolated to the clip length), how many frames a real clip keeps
+(``n_real``) and in how many segments the two are matched pairwise (``segments``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .base import Condensed, CondenseContext, Method, register_method
+from .distill import (
+    MatchingObjective,
+    RealSampler,
+    Temporal,
+    distill_videos,
+    evenly_spaced_frames,
+    init_synthetic,
+    load_interpolator,
+)
+
+
+def class_mean_distance(
+    real: torch.Tensor, real_labels: torch.Tensor, synthetic: torch.Tensor, syn_labels: torch.Tensor
+) -> torch.Tensor:
+    """Σ over the classes of ``syn_labels`` of ||mean real_c − mean syn_c||² (embeddings [n, D])."""
+    loss = synthetic.new_zeros(())
+    for c in syn_labels.unique():
+        diff = real[real_labels == c].mean(dim=0) - synthetic[syn_labels == c].mean(dim=0)
+        loss = loss + diff.pow(2).sum()
+    return loss
+
+
+class DMObjective(MatchingObjective):
+    """The DM loss of a batch of synthetic videos under a fresh network each call.
+
+    Hyperparameters (``ctx.params``): ``arch``, ``batch_real`` (real clips per class),
+    ``n_real`` and ``segments`` (the real side of :class:`Temporal`; the synthetic clips
+    arrive already expanded to the clip length).
+    """
+
+    def __init__(self, ctx: CondenseContext, rng: np.random.Generator):
+        super().__init__(ctx, rng)
+        params = ctx.params
+        self.arch = params.get("arch", "miniC3D")
+        self.batch_real = int(params.get("batch_real", 64))
+        self.temporal = Temporal.from_params(params, ctx.clip["num_frames"])
+        self.sampler = RealSampler(ctx)
+
+    def embedder(self) -> torch.nn.Module:
+        # Evaluation mode: no dropout, and no batch statistics (an IPC-1 class is one clip).
+        return self.ctx.build_model(self.arch).eval().requires_grad_(False)
+
+    def loss(self, videos: torch.Tensor, labels: torch.Tensor, iteration: int) -> torch.Tensor:
+        net = self.embedder()
+        classes = labels.unique().tolist()
+        real = torch.cat([self.sampler.clips(c, self.batch_real, self.rng) for c in classes])
+        real_labels = torch.tensor(classes, device=labels.device).repeat_interleave(self.batch_real)
+        loss = videos.new_zeros(())
+        for real_part, syn_part in self.temporal.segment_pairs(
+            self.temporal.real_frames(real), videos
+        ):
+            with torch.no_grad():
+                real_emb = net.features(real_part)
+            loss = loss + class_mean_distance(real_emb, real_labels, net.features(syn_part), labels)
+        return loss
+
+
+@register_method
+class DistributionMatching(Method):
+    name = "dm"
+
+    def condense(self, ctx: CondenseContext) -> Condensed:
+        params = ctx.params
+        torch.manual_seed(ctx.seed)  # the networks drawn each iteration
+        temporal = Temporal.from_params(params, ctx.clip["num_frames"])
+        interpolator, extra, meta = None, {}, temporal.meta()
+        if temporal.interpolation == "parametric" and temporal.n_syn < temporal.num_frames:
+            interpolator, meta["interpolator"], extra = load_interpolator(
+                ctx.require("interpolator"), ctx.device
+            )
+        clips, labels = init_synthetic(ctx, params.get("init", "real"), ctx.rng())
+        # n_syn frames spread over the initial clips' time span
+        frames = evenly_spaced_frames(clips.detach(), temporal.n_syn).clone().requires_grad_(True)
+        objective = DMObjective(ctx, ctx.rng(1))
+        stats: dict = {}
+        losses = distill_videos(
+            ctx,
+            objective,
+            frames,
+            labels,
+            iterations=int(params.get("iterations", 5000)),
+            lr=float(params.get("lr", 100.0)),
+            momentum=float(params.get("momentum", 0.5)),
+            checkpoint_every=int(params.get("checkpoint_every", 50)),
+            desc="dm",
+            expand=lambda f: temporal.expand(f, interpolator),
+            stats=stats,
+        )
+        meta.update(final_loss=losses[-1] if losses else None, **stats)
+        return Condensed({"videos": frames.detach().half(), "labels": labels, **extra}, meta)

@@ -1,0 +1,179 @@
+"""`frepo`: neural feature regression with a pool of online models (FRePo, Zhou et al. 2022).
+
+Each iteration takes one model of a pool of ``num_models`` networks, trains it one step on
+the synthetic set (MSE of its logits to the learned labels; a model is re-initialised after
+``max_online_updates`` steps, the pool starting at staggered steps as the official code),
+then predicts the targets of a batch of real clips by kernel ridge regression on its
+last-layer features of the synthetic support::
+
+    pred = K_ts (K_ss + lambda I)^-1 Y_s,  K = phi phi^T,  lambda = reg * trace(K_ss) / n
+
+and the loss is the squared error of ``pred`` to the real clips' centred one-hot targets
+(summed over classes, averaged over the batch) or their cross-entropy, plus FRePo's label
+margin term when the labels are learned. Videos and labels are both optimised with Adam.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .base import Condensed, CondenseContext, Method, register_method
+from .distill import MatchingObjective, RealSampler, distill_videos, init_synthetic
+
+
+def krr_predict(
+    feat_target: torch.Tensor, feat_support: torch.Tensor, y_support: torch.Tensor, reg: float
+) -> torch.Tensor:
+    """Kernel ridge regression with the linear kernel on features: targets [m, K] of
+    ``feat_target`` [m, D] from the support ``feat_support`` [n, D] labelled ``y_support``
+    [n, K], ridge ``reg * trace(K_ss) / n`` (scale-free, as FRePo). Solved in float64: with
+    more support clips than feature channels K_ss is singular up to the tiny ridge."""
+    dtype = feat_target.dtype
+    feat_target, feat_support = feat_target.double(), feat_support.double()
+    k_ss = feat_support @ feat_support.T
+    k_ts = feat_target @ feat_support.T
+    n = k_ss.shape[0]
+    ridge = reg * torch.trace(k_ss) / n
+    eye = torch.eye(n, dtype=k_ss.dtype, device=k_ss.device)
+    return (k_ts @ torch.linalg.solve(k_ss + ridge * eye, y_support.double())).to(dtype)
+
+
+def centred_one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """FRePo's regression targets: one-hot minus 1/K."""
+    return F.one_hot(labels, num_classes).float() - 1.0 / num_classes
+
+
+def label_margin_loss(y: torch.Tensor) -> torch.Tensor:
+    """FRePo's label term: -min(top1 - top2, 1/K), averaged over the learned labels."""
+    top = y.topk(2, dim=1).values
+    return -torch.clamp(top[:, 0] - top[:, 1], max=1.0 / y.shape[1]).mean()
+
+
+class FRePoObjective(MatchingObjective):
+    """KRR loss of the synthetic support under a pool of online-trained models."""
+
+    def __init__(self, ctx: CondenseContext, rng: np.random.Generator):
+        super().__init__(ctx, rng)
+        p = ctx.params
+        self.arch = p.get("arch", "miniC3D")
+        norm = p.get("norm", "instance")
+        self.overrides = {} if norm is None else {"norm": norm}
+        self.num_models = int(p.get("num_models", 4))
+        self.max_online_updates = int(p.get("max_online_updates", 50))
+        self.online_lr = float(p.get("online_lr", 3e-4))
+        self.reg = float(p.get("reg", 1e-6))
+        self.loss_kind = p.get("loss", "mse")
+        self.batch_real = int(p.get("batch_real", 40))
+        self.flip = bool(p.get("flip", False))
+        self.learn_label = bool(p.get("learn_label", True))
+        self.label_lr = float(p.get("label_lr", 1e-3))
+        self.margin_weight = float(p.get("margin_weight", 1.0))
+        if self.loss_kind not in ("mse", "ce"):
+            raise ValueError(f"frepo loss must be mse or ce, not {self.loss_kind!r}")
+        k = ctx.num_classes
+        self.sampler = RealSampler(ctx)
+        labels = torch.arange(k, device=ctx.device).repeat_interleave(ctx.ipc)
+        # FRePo scales the initial labels by 1/sqrt(K/10).
+        self.soft_labels = (centred_one_hot(labels, k) / math.sqrt(k / 10)).requires_grad_(
+            self.learn_label
+        )
+        self.models = [self._fresh_model() for _ in range(self.num_models)]
+        self.optimizers = [torch.optim.Adam(m.parameters(), lr=self.online_lr) for m in self.models]
+        stagger = self.max_online_updates // self.num_models
+        self.steps = torch.tensor([stagger * i for i in range(self.num_models)], dtype=torch.long)
+
+    def _fresh_model(self) -> torch.nn.Module:
+        seed = int(self.rng.integers(2**31))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.ctx.build_model(self.arch, **self.overrides)
+
+    def _reset(self, i: int) -> None:
+        """Re-initialise pool member ``i`` in place (its optimizer forgets its moments)."""
+        self.models[i].load_state_dict(self._fresh_model().state_dict())
+        self.optimizers[i].state.clear()
+        self.steps[i] = 0
+
+    def _online_step(self, i: int, videos: torch.Tensor) -> None:
+        if self.steps[i] >= self.max_online_updates:
+            self._reset(i)
+        model, opt = self.models[i], self.optimizers[i]
+        model.train().requires_grad_(True)
+        loss = F.mse_loss(model(videos.detach()), self.soft_labels.detach())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        self.steps[i] += 1
+
+    def _real_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        k = self.ctx.num_classes
+        per_class = max(1, self.batch_real // k)
+        clips = torch.cat([self.sampler.clips(c, per_class, self.rng) for c in range(k)])
+        labels = torch.arange(k, device=self.ctx.device).repeat_interleave(per_class)
+        return clips, labels
+
+    def loss(self, videos: torch.Tensor, labels: torch.Tensor, iteration: int) -> torch.Tensor:
+        i = int(self.rng.integers(self.num_models))
+        self._online_step(i, videos)
+        model = self.models[i].eval().requires_grad_(False)
+        real, real_labels = self._real_batch()
+        support, y_support = videos, self.soft_labels
+        if self.flip:
+            support, y_support = torch.cat([videos, videos.flip(-1)]), torch.cat(
+                [y_support, y_support]
+            )
+        with torch.no_grad():
+            feat_target = model.features(real)
+        pred = krr_predict(feat_target, model.features(support), y_support, self.reg)
+        if self.loss_kind == "mse":
+            loss = (pred - centred_one_hot(real_labels, self.ctx.num_classes)).pow(2).sum(1).mean()
+        else:
+            loss = F.cross_entropy(pred, real_labels)
+        if self.learn_label and self.margin_weight > 0:
+            loss = loss + self.margin_weight * label_margin_loss(self.soft_labels)
+        return loss
+
+    def param_groups(self) -> list[dict]:
+        return [{"params": [self.soft_labels], "lr": self.label_lr}] if self.learn_label else []
+
+    def state(self) -> dict[str, Any]:
+        state = {**super().state(), "soft_labels": self.soft_labels, "pool_steps": self.steps}
+        for i, (model, opt) in enumerate(zip(self.models, self.optimizers)):
+            state[f"pool_model{i}"], state[f"pool_optimizer{i}"] = model, opt
+        return state
+
+    def outputs(self) -> dict[str, torch.Tensor]:
+        return {"soft_labels": self.soft_labels.detach().float().cpu()} if self.learn_label else {}
+
+
+@register_method
+class FRePo(Method):
+    name = "frepo"
+
+    def condense(self, ctx: CondenseContext) -> Condensed:
+        p = ctx.params
+        torch.manual_seed(ctx.seed)
+        videos, labels = init_synthetic(ctx, p.get("init", "real"), ctx.rng(0))
+        objective = FRePoObjective(ctx, ctx.rng(1))
+        distill_videos(
+            ctx,
+            objective,
+            videos,
+            labels,
+            iterations=int(p.get("iterations", 100)),
+            lr=float(p.get("lr", 1e-3)),
+            optimizer="adam",
+            checkpoint_every=int(p.get("checkpoint_every", 50)),
+            desc="frepo",
+        )
+        tensors = {
+            "videos": videos.detach().cpu().to(torch.float16),
+            "labels": labels.cpu(),
+            **objective.outputs(),
+        }
+        return Condensed(tensors)

@@ -1,0 +1,17 @@
+"""`herding`: per class, the real clips whose running feature mean tracks the class mean.
+
+Features are the soft-label teacher's embeddings of each training video's centre clip; the
+stored clips are those centre clips (uint8)."""
+
+from __future__ import annotations
+
+from .base import Condensed, CondenseContext, Method, register_method
+from .selection import herding_order, select_by_features
+
+
+@register_method
+class Herding(Method):
+    name = "herding"
+
+    def condense(self, ctx: CondenseContext) -> Condensed:
+        return select_by_features(ctx, herding_order)

@@ -1,0 +1,243 @@
+"""`mtt`: matching training trajectories (Cazenavette et al., CVPR 2022) on videos.
+
+Each iteration draws an expert and a start epoch t (uniform in [0, max_start_epoch), as the
+official code's ``randint``), starts a student at the expert's parameters θ*_t and trains
+it for ``syn_steps`` SGD steps on minibatches of the synthetic videos with a learnable
+learning rate. The loss is the normalised parameter distance to the expert M =
+``expert_epochs`` epochs later:
+
+    L = ||θ_N − θ*_{t+M}||² / ||θ*_t − θ*_{t+M}||²
+
+The student is the experts' network run functionally over one flat parameter vector
+(``torch.func.functional_call``). Only the current θ is kept between steps; the unrolled
+graph holds what backpropagation through the N steps needs. ``low_memory: true`` instead
+recomputes each step during the backward pass (gradient checkpointing per step, written
+as an autograd function): memory holds the N parameter vectors plus one step's graph,
+for about one extra forward/backward per step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+from ..experts import ExpertBank
+from .base import Condensed, CondenseContext, Method, register_method
+from .distill import MatchingObjective, distill_videos, init_synthetic
+
+LR_PARAMS = ("raw", "log")
+
+
+def normalised_distance(
+    theta: torch.Tensor, start: torch.Tensor, target: torch.Tensor
+) -> torch.Tensor:
+    """||θ − θ*_{t+M}||² / ||θ*_t − θ*_{t+M}||² of flat parameter vectors."""
+    return (theta - target).pow(2).sum() / (start - target).pow(2).sum()
+
+
+def student_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """CE against class indices, or against softmax(targets) for learnable label logits."""
+    if targets.is_floating_point():
+        return -(F.softmax(targets, dim=1) * F.log_softmax(logits, dim=1)).sum(1).mean()
+    return F.cross_entropy(logits, targets)
+
+
+class _RecomputedStep(torch.autograd.Function):
+    """One student SGD step whose graph is rebuilt in the backward pass (checkpointing)."""
+
+    @staticmethod
+    def forward(ctx, step, index, theta, videos, targets, lr):
+        ctx.step, ctx.index = step, index
+        ctx.save_for_backward(theta, videos, targets, lr)
+        with torch.enable_grad():
+            new = step(
+                theta.detach().requires_grad_(True),
+                videos.detach(),
+                targets.detach(),
+                lr.detach(),
+                index,
+                False,
+            )
+        return new.detach()
+
+    @staticmethod
+    def backward(ctx, grad_new):
+        saved = ctx.saved_tensors
+        needs = ctx.needs_input_grad[2:]
+        # θ always needs a graph: the step differentiates the student loss with respect to it.
+        inputs = [
+            t.detach().requires_grad_(need or i == 0)
+            for i, (t, need) in enumerate(zip(saved, needs))
+        ]
+        with torch.enable_grad():
+            new = ctx.step(*inputs, ctx.index, True)
+            wanted = [t for t, need in zip(inputs, needs) if need]
+            grads = iter(torch.autograd.grad(new, wanted, grad_new, allow_unused=True))
+        return (None, None, *(next(grads) if need else None for need in needs))
+
+
+class MTTObjective(MatchingObjective):
+    """The trajectory-matching loss with a learnable synthetic learning rate.
+
+    Needs the ``experts`` input. Hyperparameters (``ctx.params``): ``syn_steps``,
+    ``expert_epochs``, ``max_start_epoch``, ``batch_syn`` (0: the whole set per step),
+    ``syn_lr_init`` (default: the experts' training lr), ``lr_param`` (raw | log),
+    ``learn_lr``, ``lr_lr``, ``lr_momentum``, ``min_syn_lr`` (> 0: clip the lr from below
+    before each use, as the Dancing code), ``low_memory``.
+    """
+
+    def __init__(self, ctx: CondenseContext, rng: np.random.Generator):
+        super().__init__(ctx, rng)
+        p = ctx.params
+        self.bank = ExpertBank(ctx.require("experts"))
+        self.syn_steps = int(p.get("syn_steps", 10))
+        self.expert_epochs = int(p.get("expert_epochs", 1))
+        self.max_start_epoch = int(p.get("max_start_epoch", 10))
+        self.batch_syn = int(p.get("batch_syn", 0))
+        self.learn_lr = bool(p.get("learn_lr", True))
+        self.lr_lr = float(p.get("lr_lr", 1e-5))
+        self.lr_momentum = float(p.get("lr_momentum", 0.5))
+        self.min_syn_lr = float(p.get("min_syn_lr", 0.0))
+        self.low_memory = bool(p.get("low_memory", False))
+        self.lr_param = p.get("lr_param", "raw")
+        if self.lr_param not in LR_PARAMS:
+            raise ValueError(f"lr_param must be one of {LR_PARAMS}, not {self.lr_param!r}")
+        self.check_window(self.max_start_epoch)
+        self.net = self.bank.build_model(ctx.device).train()
+        self.layout = self.bank.layout
+        if tuple(n for n, _ in self.net.named_parameters()) != self.layout.names:
+            raise ValueError("the experts' network does not match their recorded parameter layout")
+        if any(isinstance(m, torch.nn.Dropout) and m.p > 0 for m in self.net.modules()):
+            raise ValueError(
+                "trajectory matching needs a deterministic student: give the experts' arch dropout: 0"
+            )
+        init = float(p.get("syn_lr_init") or self.bank.lr)
+        value = math.log(init) if self.lr_param == "log" else init
+        self.lr_value = torch.tensor(value, device=ctx.device, requires_grad=self.learn_lr)
+
+    def check_window(self, max_start_epoch: int) -> None:
+        if max_start_epoch < 1 or max_start_epoch - 1 + self.expert_epochs > self.bank.epochs:
+            raise ValueError(
+                f"start epochs below {max_start_epoch} plus expert_epochs {self.expert_epochs} must stay "
+                f"within the experts' {self.bank.epochs} epochs"
+            )
+
+    # ------------------------------------------------------------ learnable lr
+
+    @property
+    def syn_lr(self) -> torch.Tensor:
+        return self.lr_value.exp() if self.lr_param == "log" else self.lr_value
+
+    def _clip_lr(self) -> None:
+        if self.min_syn_lr > 0:
+            floor = math.log(self.min_syn_lr) if self.lr_param == "log" else self.min_syn_lr
+            with torch.no_grad():
+                self.lr_value.clamp_(min=floor)
+
+    # ------------------------------------------------------------ the unrolled student
+
+    def start_window(self, iteration: int) -> tuple[int, int]:
+        """Start epochs are drawn from [low, high) at ``iteration``."""
+        return 0, self.max_start_epoch
+
+    def targets(self, labels: torch.Tensor) -> torch.Tensor:
+        """What the student's loss compares its logits with (class indices here)."""
+        return labels
+
+    def sgd_step(self, theta, videos, targets, lr, index, create_graph: bool) -> torch.Tensor:
+        """θ − lr · ∇θ CE(f_θ(videos[index]), targets[index])."""
+        logits = functional_call(self.net, self.layout.unflatten(theta), (videos[index],))
+        (grad,) = torch.autograd.grad(
+            student_loss(logits, targets[index]), theta, create_graph=create_graph
+        )
+        return theta - lr * grad
+
+    def _minibatches(self, n: int) -> list[torch.Tensor]:
+        """``syn_steps`` index batches: successive chunks of fresh permutations (as MTT)."""
+        size = self.batch_syn or n
+        batches: list[torch.Tensor] = []
+        while len(batches) < self.syn_steps:
+            order = torch.as_tensor(self.rng.permutation(n), device=self.ctx.device)
+            batches += list(order.split(size))
+        return batches[: self.syn_steps]
+
+    def unroll(
+        self, theta: torch.Tensor, videos: torch.Tensor, targets: torch.Tensor
+    ) -> torch.Tensor:
+        """θ after ``syn_steps`` SGD steps from ``theta`` on the synthetic videos."""
+        self._clip_lr()
+        lr = self.syn_lr
+        if self.low_memory:
+            for index in self._minibatches(len(videos)):
+                theta = _RecomputedStep.apply(self.sgd_step, index, theta, videos, targets, lr)
+            return theta
+        theta = theta.detach().requires_grad_(True)
+        for index in self._minibatches(len(videos)):
+            theta = self.sgd_step(theta, videos, targets, lr, index, True)
+        return theta
+
+    def loss(self, videos: torch.Tensor, labels: torch.Tensor, iteration: int) -> torch.Tensor:
+        expert = int(self.rng.integers(self.bank.num_experts))
+        low, high = self.start_window(iteration)
+        start = int(self.rng.integers(low, high))
+        device = self.ctx.device
+        theta_start = self.bank.snapshot(expert, start, device)
+        theta_target = self.bank.snapshot(expert, start + self.expert_epochs, device)
+        theta = self.unroll(theta_start, videos, self.targets(labels))
+        return normalised_distance(theta, theta_start, theta_target)
+
+    # ------------------------------------------------------------ MatchingObjective
+
+    def param_groups(self) -> list[dict]:
+        if not self.learn_lr:
+            return []
+        return [{"params": [self.lr_value], "lr": self.lr_lr, "momentum": self.lr_momentum}]
+
+    def state(self) -> dict:
+        return {**super().state(), "syn_lr": self.lr_value}
+
+    def outputs(self) -> dict[str, torch.Tensor]:
+        self._clip_lr()
+        return {"syn_lr": self.syn_lr.detach().float().cpu().reshape(())}
+
+
+@register_method
+class MTT(Method):
+    name = "mtt"
+    objective_class = MTTObjective
+
+    def initial_videos(
+        self, ctx: CondenseContext, objective: MTTObjective
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return init_synthetic(ctx, ctx.params.get("init", "real"), ctx.rng())
+
+    def condense(self, ctx: CondenseContext) -> Condensed:
+        p = ctx.params
+        objective = self.objective_class(ctx, ctx.rng(1))
+        videos, labels = self.initial_videos(ctx, objective)
+        losses = distill_videos(
+            ctx,
+            objective,
+            videos,
+            labels,
+            iterations=int(p.get("iterations", 5000)),
+            lr=float(p.get("lr_img", 100.0)),
+            optimizer=p.get("optimizer", "sgd"),
+            momentum=float(p.get("momentum", 0.5)),
+            checkpoint_every=int(p.get("checkpoint_every", 50)),
+            desc=self.name,
+        )
+        tensors = {
+            "videos": videos.detach().cpu().half(),
+            "labels": labels.cpu(),
+            **objective.outputs(),
+        }
+        meta = {
+            "final_loss": losses[-1] if losses else None,
+            "mean_loss_last10": float(np.mean(losses[-10:])) if losses else None,
+        }
+        return Condensed(tensors, meta)

@@ -1,0 +1,191 @@
+"""`dm_sd`, `mtt_sd`, `frepo_sd`: static/dynamic disentanglement ("Dancing with Still Images").
+
+Stage 1 is a condensed set of single frames of the same dataset (the ``static`` input, e.g.
+`dc_static` at IPC = SPC), kept frozen as the static memory. Stage 2 learns DPC one-channel
+dynamic memories per class (from noise) and the integrator network H under the base
+method's matching objective. Each time the videos are drawn, every synthetic video pairs
+one static and one dynamic memory of its class at random among its candidates, as the
+official code does; the condensed set stores the parts and the candidates so that the
+evaluator redraws the pairing every epoch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from typing import Callable, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..condensed import load_condensed
+from ..models.parts import build_part
+from .base import Condensed, CondenseContext, Method, register_method
+from .distill import DistillLoop, MatchingObjective
+
+ObjectiveFactory = Callable[[CondenseContext, np.random.Generator], MatchingObjective]
+
+
+def load_static_memory(stem, num_classes: int, spc: int) -> tuple[torch.Tensor, dict]:
+    """The static memory [K * SPC, C, H, W] (class-major) from a condensed set of single
+    frames (a set of longer videos gives its first frame), and that set's sidecar."""
+    condensed = load_condensed(stem)
+    counts = torch.bincount(condensed.labels, minlength=num_classes)
+    if len(counts) != num_classes or (counts != spc).any():
+        raise ValueError(
+            f"static memory {stem}: needs {spc} frames per class of {num_classes}, has {counts.tolist()}"
+        )
+    order = torch.argsort(condensed.labels, stable=True)
+    return condensed.base_videos()[order, 0].contiguous(), condensed.meta
+
+
+def pairing_choices(num_classes: int, ipc: int, per_class: int) -> torch.Tensor:
+    """Candidate memories [K * IPC, a] of each synthetic video (class-major).
+
+    Video j of class c may use the memories (j * a + k) mod ``per_class`` of class c,
+    k < a = ceil(per_class / IPC): the class's memories are shared out among its videos
+    (the official code's SPC = DPC = 2 * IPC gives each video two of its own).
+    """
+    a = math.ceil(per_class / ipc)
+    local = (torch.arange(ipc)[:, None] * a + torch.arange(a)) % per_class
+    return (torch.arange(num_classes)[:, None, None] * per_class + local).reshape(
+        num_classes * ipc, a
+    )
+
+
+def draw_pairing(choices: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """One candidate per row of ``choices`` [N, a], uniformly at random."""
+    columns = torch.from_numpy(rng.integers(0, choices.shape[1], choices.shape[0]))
+    return choices[torch.arange(len(choices)), columns]
+
+
+class StaticDynamicVideos(nn.Module):
+    """Videos H(static, dynamic): a frozen static memory (a buffer, never a parameter), a
+    learnable dynamic memory [D, T, 1, H, W] and the integrator H."""
+
+    def __init__(self, static: torch.Tensor, dynamic: torch.Tensor, integrator: nn.Module):
+        super().__init__()
+        self.register_buffer("static", static)
+        self.dynamic = nn.Parameter(dynamic)
+        self.integrator = integrator
+
+    def forward(self, static_index: torch.Tensor, dynamic_index: torch.Tensor) -> torch.Tensor:
+        return self.integrator(self.static[static_index], self.dynamic[dynamic_index])
+
+
+def integrator_spec(params: dict) -> dict:
+    """Registry entry of H as the sidecar records it (`vidcond.models.parts`)."""
+    name = params.get("integrator", "integrator_conv")
+    options = {"channels": 3}
+    if name == "integrator_conv_deconv":
+        options["middle"] = int(params.get("integrator_middle", 8))
+    return {"name": name, "options": options}
+
+
+def make_optimizer(groups: list[dict], params: dict) -> torch.optim.Optimizer:
+    kind, lr = params.get("optimizer", "sgd"), groups[0]["lr"]
+    if kind == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=float(params.get("momentum", 0.95)))
+    if kind == "adam":
+        return torch.optim.Adam(groups, lr=lr)
+    raise ValueError(f"unknown optimizer {kind!r}; use sgd or adam")
+
+
+def condense_static_dynamic(ctx: CondenseContext, make_objective: ObjectiveFactory) -> Condensed:
+    """Stage 2 of the paradigm under the objective ``make_objective(ctx, rng)``."""
+    params = ctx.params
+    spc, dpc = int(params["static"]["spc"]), int(params.get("dpc", 1))
+    num_classes, num_frames = ctx.num_classes, ctx.clip["num_frames"]
+    torch.manual_seed(ctx.seed)  # H's initial weights and the objective's random networks
+    static, static_meta = load_static_memory(ctx.require("static"), num_classes, spc)
+    init_rng = ctx.rng(0)
+    dynamic = torch.from_numpy(
+        init_rng.standard_normal((num_classes * dpc, num_frames, 1, *ctx.store.frame_size)).astype(
+            np.float32
+        )
+    )
+    spec = integrator_spec(params)
+    memory = StaticDynamicVideos(static, dynamic, build_part(spec["name"], **spec["options"])).to(
+        ctx.device
+    )
+    static_choices = pairing_choices(num_classes, ctx.ipc, spc)
+    dynamic_choices = pairing_choices(num_classes, ctx.ipc, dpc)
+    labels = torch.arange(num_classes).repeat_interleave(ctx.ipc).to(ctx.device)
+
+    objective = make_objective(ctx, ctx.rng(1))
+    groups = [
+        {"params": [memory.dynamic], "lr": float(params["lr_dynamic"])},
+        {"params": list(memory.integrator.parameters()), "lr": float(params["lr_hal"])},
+        *objective.param_groups(),
+    ]
+    optimizer = make_optimizer(groups, params)
+    pairing_rng = ctx.rng(2)
+
+    def step(iteration: int) -> float:
+        static_index = draw_pairing(static_choices, pairing_rng).to(ctx.device)
+        dynamic_index = draw_pairing(dynamic_choices, pairing_rng).to(ctx.device)
+        loss = objective.loss(memory(static_index, dynamic_index), labels, iteration)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    state = {"sd_memory": memory, "sd_optimizer": optimizer, "sd_pairing_rng": pairing_rng}
+    state.update(objective.state())
+    loop = DistillLoop(
+        ctx,
+        int(params["iterations"]),
+        state,
+        int(params.get("checkpoint_every", 50)),
+        desc=f"{ctx.dataset} SD",
+    )
+    losses = loop.run(step)
+
+    tensors = {
+        "static": memory.static,
+        "dynamic": memory.dynamic.detach(),
+        **{f"integrator.{k}": v.detach() for k, v in memory.integrator.state_dict().items()},
+        "static_choices": static_choices,
+        "dynamic_choices": dynamic_choices,
+        "labels": labels,
+        **objective.outputs(),
+    }
+    meta = {
+        "integrator": spec,
+        "spc": spc,
+        "dpc": dpc,
+        "static_method": params["static"]["method"],
+        "stage1_wall_time_s": static_meta.get("wall_time_s"),
+        "stage1_peak_mem_mb": static_meta.get("peak_mem_mb"),
+        "stage1_device": static_meta.get("device"),
+        "final_loss": losses[-1] if losses else None,
+        "seconds_per_iteration": loop.seconds_per_iteration,
+    }
+    return Condensed({k: v.detach().cpu() for k, v in tensors.items()}, meta)
+
+
+class StaticDynamicMethod(Method):
+    """A base method's objective on the static/dynamic parametrisation."""
+
+    base_module: ClassVar[str]  # module of `vidcond.methods` holding the base objective
+    objective_class: ClassVar[str]
+
+    def condense(self, ctx: CondenseContext) -> Condensed:
+        module = importlib.import_module(f"{__package__}.{self.base_module}")
+        return condense_static_dynamic(ctx, getattr(module, self.objective_class))
+
+
+@register_method
+class DMStaticDynamic(StaticDynamicMethod):
+    name, base_module, objective_class = "dm_sd", "dm", "DMObjective"
+
+
+@register_method
+class MTTStaticDynamic(StaticDynamicMethod):
+    name, base_module, objective_class = "mtt_sd", "mtt", "MTTObjective"
+
+
+@register_method
+class FRePoStaticDynamic(StaticDynamicMethod):
+    name, base_module, objective_class = "frepo_sd", "frepo", "FRePoObjective"

@@ -1,0 +1,235 @@
+"""GVD: the diffusion stage (ModelScope local directory, scratch denoiser), mode guidance with
+frame-wise decay, MVIC composition and the three diffusion condensation methods."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+from diffusers import AutoencoderKL, DDIMScheduler, UNet3DConditionModel
+from safetensors.torch import load_file
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+from vidcond import diffusion as diffusion_module
+from vidcond.condense import run_condense
+from vidcond.condensed import load_condensed
+from vidcond.diffusion import ModelScopeDiffusion, load_diffusion, train_diffusion
+from vidcond.gvd import Guidance, compose_mvic, frame_coefficients, guide_noise, predicted_x0, sample
+
+CLIP = {"num_frames": 4, "stride": 2}
+SCRATCH = {"source": "scratch", "steps": 3, "batch_size": 4, "channels": [8, 16], "patch": 2, "checkpoint_every": 1}
+TINY_SAMPLING = {"steps": 2, "pattern": [2, 2], "cfg_scale": 2.0, "batch_size": 4}
+
+
+def _class_names(store_dir):
+    return [c["name"] for c in sorted(json.loads((store_dir / "store.json").read_text())["classes"], key=lambda c: c["label"])]
+
+
+def _write_tiny_modelscope(directory):
+    """A random ModelScope text-to-video directory in the hub layout, written by save_pretrained."""
+    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    vocab = ["<|startoftext|>", "<|endoftext|>", *letters, *[f"{c}</w>" for c in letters], "vi", "de"]
+    (directory / "raw").mkdir(parents=True)
+    (directory / "raw" / "vocab.json").write_text(json.dumps({token: i for i, token in enumerate(vocab)}))
+    (directory / "raw" / "merges.txt").write_text("#version: 0.2\nv i\nd e\n")
+    tokenizer = CLIPTokenizer(
+        vocab=str(directory / "raw" / "vocab.json"), merges=str(directory / "raw" / "merges.txt"), model_max_length=16
+    )
+    tokenizer.save_pretrained(directory / "tokenizer")
+    text_config = CLIPTextConfig(
+        vocab_size=len(vocab), hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+        max_position_embeddings=16, bos_token_id=0, eos_token_id=1, pad_token_id=1,
+    )
+    torch.manual_seed(0)
+    CLIPTextModel(text_config).save_pretrained(directory / "text_encoder")
+    UNet3DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, block_out_channels=(32, 64), layers_per_block=1,
+        down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"), up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
+        cross_attention_dim=32, attention_head_dim=8,
+    ).save_pretrained(directory / "unet")
+    AutoencoderKL(
+        block_out_channels=(32, 64), down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4, sample_size=16,
+    ).save_pretrained(directory / "vae")
+    DDIMScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+        set_alpha_to_one=False, steps_offset=1,
+    ).save_pretrained(directory / "scheduler")
+    return directory
+
+
+def test_modelscope_directory_fine_tunes_and_generates_a_two_step_video(tmp_path, tiny_store_dir):
+    base = _write_tiny_modelscope(tmp_path / "modelscope")
+    out = tmp_path / "model"
+    settings = {"source": "modelscope", "path": str(base), "steps": 1, "batch_size": 2, "prompt": "a video of a {class}"}
+    summary = train_diffusion(tiny_store_dir, out, tmp_path / "model.json", settings=settings, clip=CLIP, seed=0, progress=False)
+    assert summary["finetuned"] and summary["resolution"] == [16, 16]
+    tuned = load_file(out / "unet" / "diffusion_pytorch_model.safetensors")
+    original = load_file(base / "unet" / "diffusion_pytorch_model.safetensors")
+    assert any(not torch.equal(tuned[k], original[k]) for k in original)  # one fine-tuning step changed it
+
+    model = load_diffusion(out, _class_names(tiny_store_dir))
+    assert isinstance(model, ModelScopeDiffusion) and isinstance(model.unet, UNet3DConditionModel)
+    ids = model.tokenizer(["a video of a redcircle"]).input_ids[0]
+    assert ids[0] == 0 and ids[-1] == 1 and len(set(ids)) > 4  # real tokens, not one id for all
+    assert model.condition(torch.tensor([0, 1])).shape == (2, 16, 32)
+    shape = model.latent_shape(CLIP["num_frames"])
+    assert shape == (4, 4, 8, 8)
+    noise = torch.randn((2, *shape), generator=torch.Generator().manual_seed(0))
+    guidance = Guidance(torch.zeros((2, *shape)), strength=0.1, stop=1)
+    latents = sample(model, torch.tensor([0, 1]), noise, steps=2, cfg_scale=3.0, guidance=guidance)
+    clips = model.decode(latents)
+    assert clips.shape == (2, 4, 3, 16, 16)
+    assert torch.isfinite(clips).all() and clips.min() >= 0 and clips.max() <= 1
+    assert model.encode(clips).shape == (2, *shape)
+
+
+def test_guided_noise_moves_the_predicted_clean_latent_towards_the_centroid():
+    gen = torch.Generator().manual_seed(0)
+    x_t, eps, centroid = (torch.randn((2, 3, 3, 4, 4), generator=gen, dtype=torch.float64) for _ in range(3))
+    alpha_bar = 0.3
+    strength = torch.tensor([0.5, 0.25, 0.0], dtype=torch.float64)
+    guided = guide_noise(eps, x_t, alpha_bar, centroid, strength)
+    # Independent numpy computation: x̂₀ from each noise estimate, and the expected move.
+    x0 = (x_t.numpy() - np.sqrt(1 - alpha_bar) * eps.numpy()) / np.sqrt(alpha_bar)
+    x0_guided = (x_t.numpy() - np.sqrt(1 - alpha_bar) * guided.numpy()) / np.sqrt(alpha_bar)
+    expected = x0 + np.array([0.5, 0.25, 0.0]).reshape(1, 1, 3, 1, 1) * (centroid.numpy() - x0)
+    np.testing.assert_allclose(x0_guided, expected, rtol=1e-10, atol=1e-10)
+    distance = lambda a: np.linalg.norm((a - centroid.numpy()).transpose(2, 0, 1, 3, 4).reshape(3, -1), axis=1)
+    before, after = distance(x0), distance(x0_guided)
+    assert after[0] < before[0] and after[1] < before[1] and np.isclose(after[2], before[2])
+    np.testing.assert_allclose(predicted_x0(guided, x_t, alpha_bar).numpy(), expected, atol=1e-10)
+
+
+def test_guidance_acts_before_the_stop_threshold_only():
+    gen = torch.Generator().manual_seed(1)
+    x_t, eps, centroid = (torch.randn((1, 2, 4, 3, 3), generator=gen) for _ in range(3))
+    guidance = Guidance(centroid, strength=0.3, stop=2)
+    assert not torch.allclose(guidance.correct(0, eps, x_t, 0.5), eps)
+    assert not torch.allclose(guidance.correct(1, eps, x_t, 0.5), eps)
+    assert torch.equal(guidance.correct(2, eps, x_t, 0.5), eps)
+    assert torch.equal(guidance.correct(5, eps, x_t, 0.5), eps)
+
+
+def test_frame_coefficients_decay_linearly_to_the_configured_end():
+    coefficients = frame_coefficients(6, decay=True, decay_end=0.25).numpy()
+    np.testing.assert_allclose(coefficients, np.linspace(1.0, 0.25, 6), atol=1e-7)
+    np.testing.assert_allclose(np.diff(coefficients, 2), 0, atol=1e-6)  # linear
+    assert coefficients[0] == 1.0 and coefficients[-1] == pytest.approx(0.25)
+    assert torch.equal(frame_coefficients(6, decay=False, decay_end=0.25), torch.ones(6))
+    # In the guidance, frame f of x̂₀ moves λ·λ_f of the way: λ at the first frame, λ·end at the last.
+    x_t, eps = torch.zeros((1, 1, 3, 1, 1)), torch.ones((1, 1, 3, 1, 1))
+    centroid = predicted_x0(eps, x_t, 0.5) + 1.0  # one unit away on every frame
+    guidance = Guidance(centroid, strength=0.2, stop=1, decay=True, decay_end=0.5)
+    moved = predicted_x0(guidance.correct(0, eps, x_t, 0.5), x_t, 0.5) - predicted_x0(eps, x_t, 0.5)
+    np.testing.assert_allclose(moved.flatten().numpy(), [0.2, 0.15, 0.1], atol=1e-6)
+
+
+def _numbered_videos(count, frames):
+    """Videos [count, frames, 1, 1, 1] whose value is 100·video + frame."""
+    values = 100 * torch.arange(count)[:, None] + torch.arange(frames)[None]
+    return values.float().view(count, frames, 1, 1, 1)
+
+
+def test_mvic_continuous_takes_consecutive_parts_of_each_group_member_in_order():
+    composed = compose_mvic(_numbered_videos(4, 4), [2, 2], "continuous")
+    assert composed.flatten(1).tolist() == [[0, 1, 102, 103], [200, 201, 302, 303]]
+    composed = compose_mvic(_numbered_videos(3, 6), [1, 2, 3], "continuous")
+    assert composed.flatten(1).tolist() == [[0, 101, 102, 203, 204, 205]]
+
+
+def test_mvic_random_parts_are_consecutive_frames_of_distinct_videos():
+    pattern = [2, 3, 3]
+    composed = compose_mvic(_numbered_videos(6, 8), pattern, "random", np.random.default_rng(0))
+    assert composed.shape == (2, 8, 1, 1, 1)
+    sources = []
+    for video in composed.flatten(1).long().tolist():
+        bounds = np.cumsum([0, *pattern])
+        for begin, end in zip(bounds[:-1], bounds[1:]):
+            part = video[begin:end]
+            source = {v // 100 for v in part}
+            assert len(source) == 1  # one source video per part
+            assert np.all(np.diff([v % 100 for v in part]) == 1)  # its frames consecutive, in order
+            sources.append(source.pop())
+    assert sorted(sources) == list(range(6))  # every generated video used once
+
+
+def _ctx_params(kind):
+    extra = {"gvd": {"strength": 0.5, "stop": 0.5}, "gvd_knoise": {"init_strength": 0.5}}.get(kind, {})
+    return {**TINY_SAMPLING, **extra}
+
+
+@pytest.fixture(scope="module")
+def scratch_model(tmp_path_factory, tiny_store_dir):
+    out = tmp_path_factory.mktemp("scratch") / "model"
+    train_diffusion(tiny_store_dir, out, out.with_suffix(".json"), settings=SCRATCH, clip=CLIP, seed=0, progress=False)
+    return out
+
+
+def test_scratch_model_keeps_the_unet_call_signature(scratch_model, tiny_store_dir):
+    model = load_diffusion(scratch_model, _class_names(tiny_store_dir))
+    clips = torch.rand((2, 4, 3, 16, 16))
+    latents = model.encode(clips)
+    assert latents.shape == (2, 12, 4, 8, 8)
+    torch.testing.assert_close(model.decode(latents), clips)  # the latent space is lossless
+    out = model.unet(latents, torch.tensor(10), encoder_hidden_states=model.condition(torch.tensor([0, 3])))
+    assert out.sample.shape == latents.shape
+
+
+@pytest.mark.parametrize("kind", ["gvd", "gvd_naive", "gvd_knoise"])
+def test_condense_writes_loadable_sets(kind, scratch_model, tiny_store_dir, tmp_path):
+    kwargs = dict(dataset="tiny", method=kind, kind=kind, ipc=1, params=_ctx_params(kind), clip=CLIP, seed=0, inputs={"diffusion": str(scratch_model)}, progress=False)
+    meta = run_condense(tiny_store_dir, tmp_path / "set", **kwargs)
+    loaded = load_condensed(tmp_path / "set")
+    videos = loaded.tensors["videos"]
+    assert videos.shape == (4, 4, 3, 16, 16) and videos.dtype == torch.float16
+    assert loaded.tensors["labels"].tolist() == [0, 1, 2, 3]
+    assert torch.isfinite(videos.float()).all() and 0 <= videos.min() and videos.max() <= 1
+    assert meta["generated_videos"] == 8 and meta["generation_s"] > 0 and meta["generation_peak_mem_mb"] > 0
+    if kind == "gvd":  # same seed, same set
+        run_condense(tiny_store_dir, tmp_path / "again", **kwargs)
+        assert torch.equal(load_condensed(tmp_path / "again").tensors["videos"], videos)
+
+
+def test_guidance_pulls_generated_latents_to_their_centroids(scratch_model, tiny_store_dir):
+    model = load_diffusion(scratch_model, _class_names(tiny_store_dir))
+    shape = model.latent_shape(4)
+    noise = torch.randn((2, *shape), generator=torch.Generator().manual_seed(0))
+    centroids = torch.randn((2, *shape), generator=torch.Generator().manual_seed(1)).clamp(-1, 1)
+    labels = torch.tensor([0, 1])
+    plain = sample(model, labels, noise, steps=4)
+    guided = sample(model, labels, noise, steps=4, guidance=Guidance(centroids, strength=0.5, stop=4, decay=False))
+    assert (guided - centroids).norm() < (plain - centroids).norm()
+    # With the threshold at step 0, guidance never acts.
+    unguided = sample(model, labels, noise, steps=4, guidance=Guidance(centroids, strength=0.5, stop=0))
+    assert torch.equal(unguided, plain)
+
+
+def test_interrupted_scratch_training_resumes_to_the_same_weights(tmp_path, tiny_store_dir, monkeypatch):
+    settings = {**SCRATCH, "steps": 4}
+    train_diffusion(tiny_store_dir, tmp_path / "whole", tmp_path / "whole.json", settings=settings, clip=CLIP, seed=0, progress=False)
+    batch = diffusion_module.TrainingClips.batch
+    calls = []
+
+    def batch_then_sigterm(self, n, rng):
+        calls.append(1)
+        if len(calls) == 2:  # SIGTERM arrives during the second step
+            os.kill(os.getpid(), signal.SIGTERM)
+        return batch(self, n, rng)
+
+    monkeypatch.setattr(diffusion_module.TrainingClips, "batch", batch_then_sigterm)
+    work = tmp_path / "work"
+    with pytest.raises(SystemExit) as stopped:
+        train_diffusion(tiny_store_dir, tmp_path / "split", tmp_path / "split.json", settings=settings, clip=CLIP, seed=0, work_dir=work, progress=False)
+    assert stopped.value.code == 143 and not (tmp_path / "split").exists()
+    monkeypatch.setattr(diffusion_module.TrainingClips, "batch", batch)
+    train_diffusion(tiny_store_dir, tmp_path / "split", tmp_path / "split.json", settings=settings, clip=CLIP, seed=0, work_dir=work, progress=False)
+    whole = load_file(tmp_path / "whole" / "unet" / "diffusion_pytorch_model.safetensors")
+    split = load_file(tmp_path / "split" / "unet" / "diffusion_pytorch_model.safetensors")
+    for key in whole:
+        torch.testing.assert_close(split[key], whole[key], rtol=0, atol=1e-6)
+    assert not work.exists()

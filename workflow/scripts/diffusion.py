@@ -1,0 +1,20 @@
+from pathlib import Path
+
+from vidcond.diffusion import train_diffusion
+from vidcond.workflow import run
+
+
+def main(smk):
+    summary = train_diffusion(
+        Path(smk.input.store).parent,
+        smk.output.model,
+        smk.output.meta,
+        settings=smk.params.settings,
+        clip=smk.params.clip,
+        seed=smk.params.seed,
+        work_dir=Path("results/work/diffusion") / smk.wildcards.dataset,
+    )
+    print(f"diffusion ({summary['source']}): {summary['steps']} steps in {summary['train_seconds']:.1f} s")
+
+
+run(snakemake, main)
