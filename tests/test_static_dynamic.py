@@ -323,3 +323,52 @@ def test_ablation_table_rows_by_hand():
     assert table["stage1_s_per_iter"].tolist() == [0.5, 0.5] and table[
         "stage2_seconds"
     ].tolist() == [0.0, 9.0]
+
+
+def test_static_start_of_h_passes_the_static_frame_through():
+    from vidcond.methods.static_dynamic import pass_static_through
+
+    torch.manual_seed(0)
+    h = build_part("integrator_conv")
+    dynamic_weights = h.net.weight[:, 3].clone()
+    pass_static_through(h)
+    static = torch.rand(2, 3, 5, 5)
+    out = h(static, torch.zeros(2, 4, 1, 5, 5))
+    assert torch.equal(out, static[:, None].expand(-1, 4, -1, -1, -1))
+    assert torch.equal(
+        h.net.weight[:, 3], dynamic_weights
+    )  # the dynamic channel's map stays random
+    with pytest.raises(ValueError, match="integrator_conv"):
+        pass_static_through(build_part("integrator_conv_deconv"))
+
+
+def test_killed_condensation_resumes_to_the_same_result(tiny_store, tmp_path, monkeypatch):
+    import os
+    import signal
+
+    k, size = tiny_store.num_classes, tiny_store.frame_size
+    _static_set(tmp_path / "static", k, 2, size)
+    params = {"iterations": 6, "checkpoint_every": 1}
+    reference = condense_static_dynamic(
+        _context(tiny_store, tmp_path, spc=2, dpc=3, **params), MeanFrameObjective
+    ).tensors
+    (tmp_path / "work").rename(tmp_path / "unused")  # the reference run's (emptied) work dir
+    original = MeanFrameObjective.loss
+
+    def loss_then_sigterm(self, videos, labels, iteration):
+        if iteration == 3:  # the loop saves at the end of this iteration and exits
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(self, videos, labels, iteration)
+
+    monkeypatch.setattr(MeanFrameObjective, "loss", loss_then_sigterm)
+    with pytest.raises(SystemExit) as stopped:
+        condense_static_dynamic(
+            _context(tiny_store, tmp_path, spc=2, dpc=3, **params), MeanFrameObjective
+        )
+    assert stopped.value.code == 143 and (tmp_path / "work" / "checkpoint.pt").exists()
+    monkeypatch.setattr(MeanFrameObjective, "loss", original)
+    resumed = condense_static_dynamic(
+        _context(tiny_store, tmp_path, spc=2, dpc=3, **params), MeanFrameObjective
+    ).tensors
+    for key in ("dynamic", "integrator.net.weight", "syn_lr"):
+        assert torch.equal(resumed[key], reference[key]), key

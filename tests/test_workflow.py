@@ -36,6 +36,7 @@ def planned_jobs(result) -> dict[str, int]:
         (lambda c: c["evaluation"]["labels_ablation"].update(ipcs=[2]), "method 'random' is not condensed at IPC 2"),
         (lambda c: c["evaluation"]["overrides"].update(lr=-1), "-1"),
         (lambda c: c["models"].update(wide={"channels": [8]}), "models.wide: not an architecture"),
+        (lambda c: c["temporal"].update(method="random"), "config temporal.method: 'random' is not"),
         (lambda c: c["evaluation"]["protocols"]["gvd"].update(teacher_arch="nope"), "protocols.gvd.teacher_arch: 'nope' is neither"),
         (lambda c: c["teacher"]["training"].update(teacher_arch="videomae"), "teacher.training: `teacher_arch` applies to evaluations only"),
         (lambda c: c["methods"]["dm_sd"].update(requires=[]), "methods.dm_sd: add `static` to its `requires`"),
@@ -224,7 +225,7 @@ def test_diversity_table(tiny_run):
     table = pd.read_parquet(tiny_run / "results" / "diversity.parquet")
     condensed = sorted(p.parent.name + "/" + p.stem for p in (tiny_run / "results" / "condensed" / "synthaction").glob("*/ipc*.json"))
     assert sorted(f"{m}/ipc{i}" for m, i in zip(table["method"], table["ipc"])) == condensed  # one row per set
-    assert (table["arch"] == "videomae").all() and (table["clusters"] == 10).all()
+    assert (table["arch"] == "videomae").all() and (table["clusters"] == 12).all()  # k <= 12 real videos
     assert table["coverage"].between(0, 1).all() and table["representativeness"].between(0, 100).all()
     assert (table["entropy"] >= 0).all() and (table["entropy"] <= table["entropy_max"] + 1e-9).all()
     assert (table["mpd"] >= 0).all() and (table["mpd"] <= 2).all()  # unit-norm features
@@ -251,3 +252,16 @@ def test_soft_label_evaluations_read_the_configured_teacher(tmp_path):
     cfg["evaluation"]["protocols"]["gvd"].pop("teacher_arch")  # back to teacher.arch
     dry_run = run_workflow(tmp_path, cfg, "-n", "results/main.parquet")
     assert evaluate_teachers(dry_run) == {"results/teachers/synthaction/miniC3D.safetensors"}
+
+
+@pytest.mark.slow
+def test_experts_feed_mtt_and_datm(tiny_run):
+    experts = tiny_run / "results" / "experts" / "synthaction" / "miniC3D_mtt"
+    index = json.loads(experts.with_suffix(".json").read_text())
+    assert [e["file"] for e in index["experts"]] == ["expert_000.safetensors", "expert_001.safetensors"]
+    assert all((experts / e["file"]).exists() and 0 <= e["top1"] <= 100 for e in index["experts"])
+    runs = pd.read_parquet(tiny_run / "results" / "runs.parquet")
+    assert "experts" in set(runs["rule"])
+    for method, label_kind in (("mtt", "hard"), ("datm", "soft")):
+        meta = json.loads((tiny_run / "results" / "condensed" / "synthaction" / method / "ipc1.json").read_text())
+        assert meta["label_kind"] == label_kind and meta["num_videos"] == 4

@@ -83,6 +83,21 @@ def integrator_spec(params: dict) -> dict:
     return {"name": name, "options": options}
 
 
+def pass_static_through(integrator: nn.Module) -> None:
+    """Start the default H at "static frame + a random map of the dynamic channel": the
+    static channels' kernels become identities (centre tap 1, bias 0), the dynamic channel's
+    keep their random initialisation. The paper starts H at random, which needs thousands of
+    iterations to recover the static frame; this start suits short runs."""
+    conv = integrator.net
+    if not isinstance(conv, nn.Conv3d):
+        raise ValueError("integrator_init: static needs the one-convolution H (integrator_conv)")
+    channels = conv.out_channels
+    with torch.no_grad():
+        conv.weight[:, :channels] = 0
+        conv.weight[torch.arange(channels), torch.arange(channels), 1, 1, 1] = 1
+        conv.bias.zero_()
+
+
 def make_optimizer(groups: list[dict], params: dict) -> torch.optim.Optimizer:
     kind, lr = params.get("optimizer", "sgd"), groups[0]["lr"]
     if kind == "sgd":
@@ -99,16 +114,14 @@ def condense_static_dynamic(ctx: CondenseContext, make_objective: ObjectiveFacto
     num_classes, num_frames = ctx.num_classes, ctx.clip["num_frames"]
     torch.manual_seed(ctx.seed)  # H's initial weights and the objective's random networks
     static, static_meta = load_static_memory(ctx.require("static"), num_classes, spc)
-    init_rng = ctx.rng(0)
-    dynamic = torch.from_numpy(
-        init_rng.standard_normal((num_classes * dpc, num_frames, 1, *ctx.store.frame_size)).astype(
-            np.float32
-        )
-    )
+    shape = (num_classes * dpc, num_frames, 1, *ctx.store.frame_size)
+    noise = ctx.rng(0).standard_normal(shape).astype(np.float32)
+    dynamic = float(params.get("dynamic_init_std", 1.0)) * torch.from_numpy(noise)
     spec = integrator_spec(params)
-    memory = StaticDynamicVideos(static, dynamic, build_part(spec["name"], **spec["options"])).to(
-        ctx.device
-    )
+    integrator = build_part(spec["name"], **spec["options"])
+    if params.get("integrator_init", "random") == "static":
+        pass_static_through(integrator)
+    memory = StaticDynamicVideos(static, dynamic, integrator).to(ctx.device)
     static_choices = pairing_choices(num_classes, ctx.ipc, spc)
     dynamic_choices = pairing_choices(num_classes, ctx.ipc, dpc)
     labels = torch.arange(num_classes).repeat_interleave(ctx.ipc).to(ctx.device)

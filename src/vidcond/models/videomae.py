@@ -35,6 +35,7 @@ class VideoMAE(VideoModel):
 
     def __init__(self, num_classes, clip_shape, pretrained: str | None = None, **config_options):
         super().__init__()
+        # imported here: only this model needs transformers, which is slow to import
         from transformers import VideoMAEConfig, VideoMAEForVideoClassification
 
         frames, channels, height, width = clip_shape
