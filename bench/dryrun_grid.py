@@ -1,6 +1,7 @@
 """Dry-run time of a large grid: datasets x methods x IPCs x seeds (+ cross-architecture).
 
     python bench/dryrun_grid.py [--methods 12] [--ipcs 1 5 10 20 50] [--seeds 3] [--noop]
+    python bench/dryrun_grid.py --paper dancing   # a config of config/paper/ instead
 
 Writes small faithful copies of the UCF101, HMDB51 and Kinetics-400 layouts (a few real
 videos and the split files, as the tests use) into a temporary directory, points a config
@@ -10,7 +11,9 @@ method in the cross-architecture evaluation, and times
 `snakemake -n --quiet` on `all_tables` from scratch. With `--noop` it then creates every
 planned output as an empty file, marks them up to date (`--touch`) and times the dry run
 that finds nothing to do. Times are wall and CPU time of the snakemake process (the CPU time
-is what the wall time would be on an idle machine). Goal: <= 10 s for the largest paper grid.
+is what the wall time would be on an idle machine). With `--paper NAME` the grid is
+config/paper/NAME.yaml with its dataset roots pointed at the layout copies. Goal: <= 10 s for
+the largest paper grid.
 """
 
 from __future__ import annotations
@@ -52,6 +55,14 @@ def grid_config(data: Path, n_methods: int, ipcs: list[int], seeds: int) -> dict
     config["ipcs"] = ipcs
     config["evaluation"]["seeds"] = list(range(seeds))
     config["evaluation"]["cross_arch"].update(methods=list(methods), ipcs=ipcs[:2])
+    return config
+
+
+def paper_config(data: Path, name: str) -> dict:
+    config = yaml.safe_load((REPO / "config" / "paper" / f"{name}.yaml").read_text())
+    roots = {"ucf101": "UCF101", "hmdb51": "HMDB51", "kinetics400": "K400"}
+    for dataset in config["datasets"].values():
+        dataset["root"] = str(data / roots[dataset["format"]])
     return config
 
 
@@ -101,6 +112,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--noop", action="store_true", help="also time the no-op dry run")
+    parser.add_argument("--paper", help="time config/paper/PAPER.yaml instead of a generated grid")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
@@ -109,11 +121,16 @@ def main() -> None:
         make_kinetics400(scratch / "data" / "K400")
         work = scratch / "work"
         work.mkdir()
-        config = grid_config(scratch / "data", args.methods, args.ipcs, args.seeds)
+        if args.paper:
+            config = paper_config(scratch / "data", args.paper)
+            print(f"config/paper/{args.paper}.yaml: {len(config['datasets'])} datasets x "
+                  f"{len(config['methods'])} methods x IPCs {config['ipcs']}")
+        else:
+            config = grid_config(scratch / "data", args.methods, args.ipcs, args.seeds)
+            print(f"grid: {len(config['datasets'])} datasets x {len(config['methods'])} methods x "
+                  f"{len(args.ipcs)} IPCs x {args.seeds} seeds, cross-architecture "
+                  f"{len(config['evaluation']['cross_arch']['archs'])} networks at IPC {args.ipcs[:2]}")
         (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-        print(f"grid: {len(config['datasets'])} datasets x {len(config['methods'])} methods x "
-              f"{len(args.ipcs)} IPCs x {args.seeds} seeds, cross-architecture "
-              f"{len(config['evaluation']['cross_arch']['archs'])} networks at IPC {args.ipcs[:2]}")
         for repeat in range(args.repeats):
             timing, output = snakemake(work, "all_tables", "-n", "--quiet", "rules")
             print(f"dry run from scratch: {job_count(output)} jobs planned in {timing}")

@@ -47,6 +47,7 @@ from .io import write_json
 
 MODEL_FILE = "vidcond_diffusion.json"
 SOURCES = ("scratch", "modelscope")
+LOAD = {"low_cpu_mem_usage": False}  # the default without `accelerate`, minus its warning
 
 
 @dataclass
@@ -306,8 +307,8 @@ class ModelScopeDiffusion(VideoDiffusion):
 def _load_modelscope(base: Path, unet_dir: Path, class_names, prompt, resolution, device) -> ModelScopeDiffusion:
     from transformers import CLIPTextModel, CLIPTokenizer
 
-    unet = UNet3DConditionModel.from_pretrained(unet_dir).to(device)
-    vae = AutoencoderKL.from_pretrained(base / "vae").to(device)
+    unet = UNet3DConditionModel.from_pretrained(unet_dir, **LOAD).to(device)
+    vae = AutoencoderKL.from_pretrained(base / "vae", **LOAD).to(device)
     text_encoder = CLIPTextModel.from_pretrained(base / "text_encoder").to(device)
     tokenizer = CLIPTokenizer.from_pretrained(base / "tokenizer")
     scheduler = DDIMScheduler.from_pretrained(base / "scheduler")
@@ -327,8 +328,8 @@ def load_diffusion(model_dir, class_names, device=None) -> VideoDiffusion:
     if spec["source"] == "scratch":
         if len(class_names) != spec["num_classes"]:
             raise ValueError(f"the diffusion model knows {spec['num_classes']} classes, the dataset has {len(class_names)}")
-        unet = TinyVideoUNet.from_pretrained(model_dir / "unet").to(device).eval().requires_grad_(False)
-        embedding = ClassEmbedding.from_pretrained(model_dir / "text_encoder").to(device).eval().requires_grad_(False)
+        unet = TinyVideoUNet.from_pretrained(model_dir / "unet", **LOAD).to(device).eval().requires_grad_(False)
+        embedding = ClassEmbedding.from_pretrained(model_dir / "text_encoder", **LOAD).to(device).eval().requires_grad_(False)
         scheduler = DDIMScheduler.from_pretrained(model_dir / "scheduler")
         return ScratchDiffusion(unet, embedding, scheduler, spec["patch"], spec["resolution"])
     base = Path(spec["base"])
