@@ -82,6 +82,20 @@ def tiny_config() -> dict:
     return cfg
 
 
+def with_methods(cfg: dict, methods: dict) -> dict:
+    """``cfg`` with only ``methods``: the grids built on other method entries (labels
+    ablation, temporal taxonomy, static/dynamic ablation, cross-architecture) are dropped or
+    narrowed to them."""
+    cfg["methods"] = methods
+    evaluation = cfg["evaluation"]
+    evaluation.pop("labels_ablation", None)
+    evaluation["cross_arch"]["methods"] = [m for m in evaluation["cross_arch"]["methods"] if m in methods]
+    for grid in ("temporal", "static_dynamic"):
+        if cfg.get(grid, {}).get("method") not in methods:
+            cfg.pop(grid, None)
+    return cfg
+
+
 def run_workflow(workdir, config: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run snakemake on this repository's Snakefile with ``config`` in ``workdir``."""
     workdir = Path(workdir)

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from safetensors.torch import load_file
 
-from helpers import REPO, run_workflow, tiny_config
+from helpers import REPO, run_workflow, tiny_config, with_methods
 
 TARGET = "results/condensed/synthaction/dm/ipc1.json"
 CHECKPOINT = "results/work/condense/synthaction/dm/ipc1/checkpoint.pt"
@@ -23,9 +23,7 @@ CHECKPOINT = "results/work/condense/synthaction/dm/ipc1/checkpoint.pt"
 
 def dm_config() -> dict:
     """The tiny dataset with one distillation method long enough to be killed mid-run."""
-    cfg = tiny_config()
-    cfg["methods"] = {"dm": {"iterations": 400, "checkpoint_every": 5}}
-    return cfg
+    return with_methods(tiny_config(), {"dm": {"iterations": 60, "checkpoint_every": 3, "batch_real": 2}})
 
 
 def condense_pid(workdir: Path) -> int | None:
@@ -50,7 +48,7 @@ def start_and_kill(workdir: Path, sig: int) -> None:
             assert snakemake.poll() is None, snakemake.stderr.read()[-3000:]
             assert time.monotonic() < deadline, "no checkpoint within 240 s"
             time.sleep(0.2)
-        time.sleep(1.0)
+        time.sleep(0.5)
         pid = condense_pid(workdir)
         assert pid is not None and snakemake.poll() is None, "the job ended before it could be killed"
         os.kill(pid, sig)

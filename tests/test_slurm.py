@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import REPO, tiny_config
+from helpers import REPO, tiny_config, with_methods
 
 CLUSTER_SCRIPT = REPO.parent / "shared" / "tools" / "slurm_local.sh"
 # Compute rules that need no GPU; every other rule that is not a localrule trains or runs a
@@ -122,8 +122,7 @@ def dry_run_jobs(stdout: str) -> dict[str, dict]:
 
 def test_profile_is_found_from_the_root_and_asks_gpus_for_gpu_rules_only(tmp_path):
     """No cluster needed: the dry run shows what each job would request."""
-    cfg = tiny_config()
-    cfg["methods"] = {"random": {}}
+    cfg = with_methods(tiny_config(), {"random": {}})
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     cmd = [sys.executable, "-m", "snakemake", "--profile", "slurm", "all_tables", "-n", "--cores", "64",
            "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml")]
@@ -155,8 +154,7 @@ def test_profile_is_found_from_the_root_and_asks_gpus_for_gpu_rules_only(tmp_pat
 @pytest.mark.slow
 @pytest.mark.slurm
 def test_tiny_workflow_on_slurm_gpu_rules_get_a_gpu(slurm_env, tmp_path):
-    cfg = tiny_config()
-    cfg["methods"] = {"random": {}}
+    cfg = with_methods(tiny_config(), {"random": {}})
     cfg["evaluation"]["seeds"] = [0]
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     # The literal command from the repository root plus what this cluster needs: no

@@ -24,7 +24,7 @@ def assignment_entropy(assignment: np.ndarray, num_clusters: int) -> float:
     """Shannon entropy (nats) of the share of points in each cluster; ln(k) when uniform."""
     share = np.bincount(assignment, minlength=num_clusters) / len(assignment)
     share = share[share > 0]
-    return float(-(share * np.log(share)).sum())
+    return float((share * np.log(1 / share)).sum())
 
 
 def cluster_entropy(

@@ -6,7 +6,10 @@ embedding (``model.features``) of a batch of real clips with that of the class's
 clips: loss = Σ_c ||mean φ(real_c) − mean φ(syn_c)||². The temporal taxonomy
 (:class:`~vidcond.methods.distill.Temporal`) sets how many learnable frames a synthetic
 video has (``n_syn``, interpolated to the clip length), how many frames a real clip keeps
-(``n_real``) and in how many segments the two are matched pairwise (``segments``).
+(``n_real``) and in how many segments the two are matched pairwise (``segments``; the
+loss is the mean over segment pairs). The learning rate is per clip frame: a learnable
+frame receives the gradients of its clip-length / n_syn copies, so its rate is scaled by
+n_syn / clip length.
 """
 
 from __future__ import annotations
@@ -63,13 +66,12 @@ class DMObjective(MatchingObjective):
         real = torch.cat([self.sampler.clips(c, self.batch_real, self.rng) for c in classes])
         real_labels = torch.tensor(classes, device=labels.device).repeat_interleave(self.batch_real)
         loss = videos.new_zeros(())
-        for real_part, syn_part in self.temporal.segment_pairs(
-            self.temporal.real_frames(real), videos
-        ):
+        pairs = self.temporal.segment_pairs(self.temporal.real_frames(real), videos)
+        for real_part, syn_part in pairs:
             with torch.no_grad():
                 real_emb = net.features(real_part)
             loss = loss + class_mean_distance(real_emb, real_labels, net.features(syn_part), labels)
-        return loss
+        return loss / len(pairs)  # the mean over segments: one scale for every K
 
 
 @register_method
@@ -96,7 +98,8 @@ class DistributionMatching(Method):
             frames,
             labels,
             iterations=int(params.get("iterations", 5000)),
-            lr=float(params.get("lr", 100.0)),
+            # each learnable frame gets the gradient of its num_frames / n_syn copies
+            lr=float(params.get("lr", 100.0)) * temporal.n_syn / temporal.num_frames,
             momentum=float(params.get("momentum", 0.5)),
             checkpoint_every=int(params.get("checkpoint_every", 50)),
             desc="dm",
