@@ -52,11 +52,11 @@ def report(workdir: Path, cores: str, ran: bool) -> None:
     runs = pd.read_parquet(workdir / "results" / "runs.parquet")
     print(f"\n{len(runs)} jobs behind the tables, {runs['wall_seconds'].sum() / 60:.1f} min of job time in total")
     print("\nslowest jobs:")
-    slowest = runs.nlargest(10, "wall_seconds")[["rule", "job", "wall_seconds", "peak_rss_mb"]]
+    slowest = runs.nlargest(10, "wall_seconds")[["rule", "job", "wall_seconds", "peak_rss_mib"]]
     print(slowest.to_string(index=False, float_format=lambda x: f"{x:.1f}"))
     print("\nper rule:")
     per_rule = runs.groupby("rule").agg(jobs=("job", "size"), total_s=("wall_seconds", "sum"),
-                                        max_s=("wall_seconds", "max"), peak_rss_mb=("peak_rss_mb", "max"))
+                                        max_s=("wall_seconds", "max"), peak_rss_mib=("peak_rss_mib", "max"))
     print(per_rule.sort_values("total_s", ascending=False).to_string(float_format=lambda x: f"{x:.1f}"))
     print()
     for name, args in [("no-op dry run", ("all_tables", "-n")), ("no-op rerun", ("all_tables",)),

@@ -112,7 +112,7 @@ def test_figures_are_written(tmp_path):
     cross = main[main["method"] != "full"].assign(arch=["miniC3D", "miniC3D", "i3d_r18", "i3d_r18"])
     plot_cross_arch(cross, "ds", tmp_path / "cross.png")
     runs = pd.DataFrame(
-        {"rule": ["teacher", "evaluate", "evaluate"], "wall_seconds": [60.0, 30.0, 20.0], "peak_rss_mb": [500.0, np.nan, 300.0]}
+        {"rule": ["teacher", "evaluate", "evaluate"], "wall_seconds": [60.0, 30.0, 20.0], "peak_rss_mib": [500.0, np.nan, 300.0]}
     )
     plot_runs(runs, tmp_path / "runs.png")
     for name in ("acc.png", "cross.png", "runs.png"):

@@ -88,7 +88,6 @@ def run_condense(
         "width": width,
         "channels": 3,
         "condensation_ratio": ratio,
-        "frames_pct": 100.0 * ratio,
         "wall_time_s": wall,
         "peak_mem_mb": peak_memory_mb(device),
         "device": device.type,

@@ -33,11 +33,11 @@ def train_teacher(
     save_model(out_stem, model.cpu(), spec, {"train": stats, "test": metrics})
     if checkpointer:
         checkpointer.clear()
-    print(f"teacher {arch}: top-1 {metrics['top1']:.1f}%")
+    print(f"teacher {arch}: top-1 {100 * metrics['top1']:.1f}%")
     return metrics
 
 
-def evaluation_row(
+def evaluation_rows(
     *,
     store_dir,
     condensed_stem,
@@ -46,50 +46,56 @@ def evaluation_row(
     dataset: str,
     method: str,
     arch: str,
+    protocol: str,
     variant: str,
-    seed: int,
+    seeds: list[int],
     settings: dict,
     model_options: dict,
     clip: dict,
+    split: str = "test",
     progress: bool = True,
-) -> dict:
-    """Train a fresh ``arch`` on a condensed set (or on every real training video when
-    ``condensed_stem`` is None), test it on the real test split, and return the table row
-    (``teacher``: the architecture of the soft-label teacher, None with hard labels)."""
+) -> list[dict]:
+    """Train a fresh ``arch`` per seed on a condensed set (or on every real training video
+    when ``condensed_stem`` is None), measure it on the real ``split`` (``test`` for the
+    reported numbers, ``val`` for tuning), and return one table row per seed
+    (``teacher_arch``: the soft-label teacher, None with hard labels)."""
     store = FrameStore(store_dir)
     train_settings = TrainSettings.from_dict(settings)
-    model = build_model(arch, store.num_classes, clip_shape(store, clip["num_frames"]), **model_options)
     teacher = load_model(teacher_stem) if train_settings.needs_teacher else None
-    row = {"dataset": dataset, "method": method, "arch": arch, "variant": variant, "teacher": teacher_arch}
+    measured = RealClips(store, clip["num_frames"], clip["stride"], split=split)
+    common = {"dataset": dataset, "method": method, "arch": arch, "protocol": protocol, "variant": variant, "teacher": teacher_arch}
     if condensed_stem is None:
         source = RealClips(store, clip["num_frames"], clip["stride"])
-        stats = train(model, source, train_settings, teacher=teacher, seed=seed, progress=progress)
-        row.update(ipc=0, num_train=len(source), storage_bytes=None, condensation_ratio=1.0, frames_pct=100.0, lr=train_settings.lr)
+        ipc, lr = None, train_settings.lr
+        common.update(ipc=None, num_train=len(source), storage_bytes=None, condensation_ratio=1.0)
     else:
         condensed = load_condensed(condensed_stem)
         meta = condensed.meta
+        ipc = int(meta["ipc"])
         lr = condensed.syn_lr if train_settings.use_learned_lr and condensed.syn_lr else train_settings.lr
         source = CondensedClips(condensed, clip["num_frames"])
-        stats = train(model, source, train_settings, ipc=int(meta["ipc"]), teacher=teacher, seed=seed, progress=progress, lr=lr)
-        row.update(
-            ipc=int(meta["ipc"]),
+        common.update(
+            ipc=ipc,
             num_train=len(condensed),
             storage_bytes=meta["storage_bytes"],
             condensation_ratio=meta["condensation_ratio"],
-            frames_pct=meta["frames_pct"],
-            lr=lr,
             condensed_hash=meta["config_hash"],
         )
-    metrics = measure_accuracy(model, RealClips(store, clip["num_frames"], clip["stride"], split="test"), store.classes)
-    row.update(
-        labels=train_settings.labels,
-        loss=train_settings.loss,
-        cutmix=train_settings.cutmix,
-        epochs=train_settings.epochs,
-        device=pick_device().type,
-        **stats,
-        **metrics,
-        **provenance({"settings": settings, "models": model_options, "clip": clip, "arch": arch}, seed),
+    common.update(
+        lr=lr, labels=train_settings.labels, loss=train_settings.loss, cutmix=train_settings.cutmix,
+        split=split, device=pick_device().type,
     )
-    return row
-
+    rows = []
+    for seed in seeds:
+        model = build_model(arch, store.num_classes, clip_shape(store, clip["num_frames"]), **model_options)
+        stats = train(model, source, train_settings, ipc=ipc or 1, teacher=teacher, seed=seed, progress=progress, lr=lr)
+        metrics = measure_accuracy(model, measured, store.classes)
+        print(f"seed {seed}: top-1 {100 * metrics['top1']:.1f}% on {metrics['n_test']} {split} clips, "
+              f"{stats['steps']} steps, final loss {stats['final_loss']:.4f}")
+        rows.append({
+            **common,
+            **stats,
+            **metrics,
+            **provenance({"settings": settings, "models": model_options, "clip": clip, "arch": arch}, seed),
+        })
+    return rows

@@ -35,13 +35,19 @@ def cluster_entropy(
     return assignment_entropy(kmeans.predict(condensed), num_clusters)
 
 
-def coverage(real: np.ndarray, condensed: np.ndarray, percentile: float = 90.0) -> float:
-    """Share of real points whose nearest condensed point lies within the ``percentile``-th
-    percentile of the real points' nearest-neighbour distances (to another real point)."""
+def covered(real: np.ndarray, condensed: np.ndarray, percentile: float = 90.0) -> np.ndarray:
+    """Per real point: whether its nearest condensed point lies within the
+    ``percentile``-th percentile of the real points' nearest-neighbour distances (to
+    another real point)."""
     real_nn = NearestNeighbors(n_neighbors=2).fit(real).kneighbors(real)[0][:, 1]
     radius = np.percentile(real_nn, percentile)
     to_condensed = NearestNeighbors(n_neighbors=1).fit(condensed).kneighbors(real)[0][:, 0]
-    return float((to_condensed <= radius).mean())
+    return to_condensed <= radius
+
+
+def coverage(real: np.ndarray, condensed: np.ndarray, percentile: float = 90.0) -> float:
+    """Share of real points covered by the condensed points (see :func:`covered`)."""
+    return float(covered(real, condensed, percentile).mean())
 
 
 def mean_pairwise_distance(points: np.ndarray) -> float:
@@ -65,10 +71,13 @@ def embed(model: torch.nn.Module, batches, device) -> tuple[np.ndarray, np.ndarr
     return torch.cat(features).numpy(), torch.cat(logits).numpy()
 
 
-def diversity_row(
+REAL_TRAIN = "real_train"  # the reference row: the real training set measured like a condensed set
+
+
+def diversity_rows(
     *,
     store_dir,
-    condensed_stem,
+    sets: list[tuple[str, int, str]],
     teacher_stem,
     clusters: int,
     percentile: float,
@@ -77,31 +86,49 @@ def diversity_row(
     seed: int,
     batch_size: int = 64,
     device=None,
-) -> dict:
-    """Entropy, coverage and MPD of one condensed set in the teacher's feature space, and
-    the teacher's accuracy on it (``representativeness``, %)."""
+) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """Entropy, coverage and MPD of every condensed set ``(method, ipc, stem)`` of one
+    dataset in the teacher's feature space, and the teacher's accuracy on it
+    (``representativeness``, a fraction); the real training set's features and k-means
+    clusters are computed once. The first row measures the real training set itself (its
+    coverage is 1 by construction). Also returns, per set ``"<method>/ipc<k>"``, which real
+    points it covers (for paired comparisons of coverage)."""
     device = device or pick_device()
     teacher = load_model(teacher_stem)
     real = RealClips(FrameStore(store_dir), clip["num_frames"], clip["stride"])
     starts = range(0, len(real), batch_size)
-    real_features, _ = embed(
+    real_features, real_logits = embed(
         teacher,
         (real.clips(np.arange(s, min(s + batch_size, len(real))), None) for s in starts),
         device,
     )
-    condensed = load_condensed(condensed_stem)
-    clips = condensed.draw(clip["num_frames"], None)
-    features, logits = embed(teacher, clips.split(batch_size), device)
     if normalize:
-        real_features, features = l2_normalise(real_features), l2_normalise(features)
+        real_features = l2_normalise(real_features)
     k = min(clusters, len(real_features))
-    return {
-        "num_videos": len(condensed),
-        "clusters": k,
-        "entropy": cluster_entropy(real_features, features, k, seed),
-        "entropy_max": float(np.log(min(k, len(condensed)))),
-        "coverage": coverage(real_features, features, percentile),
-        "mpd": mean_pairwise_distance(features),
-        "real_mpd": mean_pairwise_distance(real_features),
-        "representativeness": 100.0 * float((logits.argmax(1) == condensed.labels.numpy()).mean()),
-    }
+    kmeans = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(real_features)
+    real_mpd = mean_pairwise_distance(real_features)
+
+    def row(method, ipc, features, logits, labels):
+        return {
+            "method": method,
+            "ipc": ipc,
+            "num_videos": len(features),
+            "clusters": k,
+            "entropy": assignment_entropy(kmeans.predict(features), k),
+            "entropy_max": float(np.log(min(k, len(features)))),
+            "coverage": float(covered(real_features, features, percentile).mean()),
+            "mpd": mean_pairwise_distance(features),
+            "real_mpd": real_mpd,
+            "representativeness": float((logits.argmax(1) == labels).mean()),
+        }
+
+    rows = [row(REAL_TRAIN, None, real_features, real_logits, real.labels.numpy())]
+    covers = {}
+    for method, ipc, stem in sets:
+        condensed = load_condensed(stem)
+        features, logits = embed(teacher, condensed.draw(clip["num_frames"], None).split(batch_size), device)
+        if normalize:
+            features = l2_normalise(features)
+        rows.append(row(method, ipc, features, logits, condensed.labels.numpy()))
+        covers[f"{method}/ipc{ipc}"] = covered(real_features, features, percentile)
+    return rows, covers

@@ -86,37 +86,38 @@ def write_table_html(parquet: str | Path, out: str | Path, title: str) -> pd.Dat
     return table
 
 
-def _curve_label(method: str, labels: str | None, several_label_modes: bool) -> str:
-    return f"{method} ({labels})" if several_label_modes and labels is not None else method
+def _curve_label(method: str, protocol: str | None, several_protocols: bool) -> str:
+    return f"{method} ({protocol})" if several_protocols and protocol is not None else method
 
 
 def plot_accuracy_vs_ipc(main: pd.DataFrame, dataset: str, out: str | Path, metric: str = "top1") -> None:
-    """Top-1 (mean ± std over seeds) against IPC, one curve per method and label mode;
-    colour tells methods apart, line style label modes; full-data training as a dashed line."""
+    """Top-1 (mean ± std over seeds) against IPC, one curve per method and evaluation
+    protocol; colour tells methods apart, line style protocols; full-data training as a
+    dashed line."""
     plt = _pyplot()
     rows = main[main["dataset"] == dataset]
     if rows.empty:
         raise ValueError(f"main table has no rows for dataset {dataset!r}")
     mean, std = f"{metric}_mean", f"{metric}_std"
     condensed = rows[rows["method"] != "full"]
-    keys = ["method", "labels"] if "labels" in rows else ["method"]
-    label_modes = sorted(condensed["labels"].dropna().unique()) if "labels" in rows else []
-    styles = dict(zip(label_modes, ["-", "--", ":", "-."] * 4))
+    keys = ["method", "protocol"] if "protocol" in rows else ["method"]
+    protocols = sorted(condensed["protocol"].dropna().unique()) if "protocol" in rows else []
+    styles = dict(zip(protocols, ["-", "--", ":", "-."] * 4))
     methods = list(dict.fromkeys(condensed["method"]))
     colours = plt.get_cmap("tab10" if len(methods) <= 10 else "tab20")
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for key, group in condensed.groupby(keys, sort=False, dropna=False):
-        method, labels = key[0], (key[1] if len(key) > 1 else None)
+        method, protocol = key[0], (key[1] if len(key) > 1 else None)
         group = group.sort_values("ipc")
         colour = colours(methods.index(method) % colours.N)
-        ax.errorbar(
-            group["ipc"], group[mean], yerr=group[std].fillna(0), color=colour,
-            linestyle=styles.get(labels, "-"), marker="o", markersize=4, capsize=3,
-            label=_curve_label(method, labels, len(label_modes) > 1),
+        ax.errorbar(  # accuracies are fractions in the tables, percent on the axis
+            group["ipc"], 100 * group[mean], yerr=100 * group[std].fillna(0), color=colour,
+            linestyle=styles.get(protocol, "-"), marker="o", markersize=4, capsize=3,
+            label=_curve_label(method, protocol, len(protocols) > 1),
         )
     for _, full in rows[rows["method"] == "full"].iterrows():
-        ax.axhline(full[mean], color="0.4", linestyle="--", linewidth=1)
-        ax.annotate(f"full data {full[mean]:.1f}", (0.01, full[mean]), xycoords=("axes fraction", "data"),
+        ax.axhline(100 * full[mean], color="0.4", linestyle="--", linewidth=1)
+        ax.annotate(f"full data {100 * full[mean]:.1f}", (0.01, 100 * full[mean]), xycoords=("axes fraction", "data"),
                     va="bottom", fontsize=8, color="0.3")
     ipcs = sorted(condensed["ipc"].unique())
     if len(ipcs) > 1:
@@ -139,8 +140,8 @@ def plot_cross_arch(cross: pd.DataFrame, dataset: str, out: str | Path, metric: 
     if rows.empty:
         raise ValueError(f"cross-architecture table has no rows for dataset {dataset!r}")
     rows = rows.assign(setting=rows["method"] + " IPC " + rows["ipc"].astype(str))
-    means = rows.pivot_table(index="setting", columns="arch", values=f"{metric}_mean", sort=False)
-    stds = rows.pivot_table(index="setting", columns="arch", values=f"{metric}_std", sort=False).reindex_like(means)
+    means = 100 * rows.pivot_table(index="setting", columns="arch", values=f"{metric}_mean", sort=False)
+    stds = 100 * rows.pivot_table(index="setting", columns="arch", values=f"{metric}_std", sort=False).reindex_like(means)
     fig, ax = plt.subplots(figsize=(1.2 + 1.3 * means.shape[1], 0.9 + 0.45 * means.shape[0]))
     image = ax.imshow(means.to_numpy(), cmap="viridis", aspect="auto")
     low, high = np.nanmin(means.to_numpy()), np.nanmax(means.to_numpy())
@@ -232,7 +233,7 @@ def plot_runs(runs: pd.DataFrame, out: str | Path) -> None:
     """Per rule: total wall time of its jobs (with the job count) and the largest peak memory."""
     plt = _pyplot()
     per_rule = runs.groupby("rule").agg(
-        jobs=("wall_seconds", "size"), wall_minutes=("wall_seconds", "sum"), peak_rss_mb=("peak_rss_mb", "max")
+        jobs=("wall_seconds", "size"), wall_minutes=("wall_seconds", "sum"), peak_rss_mib=("peak_rss_mib", "max")
     )
     per_rule["wall_minutes"] /= 60
     per_rule = per_rule.sort_values("wall_minutes")
@@ -241,8 +242,8 @@ def plot_runs(runs: pd.DataFrame, out: str | Path) -> None:
     time_ax.bar_label(bars, [f"{n} job{'s' if n > 1 else ''}" for n in per_rule["jobs"]], fontsize=8, padding=2)
     time_ax.set_xlabel("wall time, all jobs (min)")
     time_ax.margins(x=0.2)  # room for the job counts
-    mem_ax.barh(per_rule.index, per_rule["peak_rss_mb"].fillna(0), color="tab:orange")
-    mem_ax.set_xlabel("largest peak memory of a job (MB)")
+    mem_ax.barh(per_rule.index, per_rule["peak_rss_mib"].fillna(0), color="tab:orange")
+    mem_ax.set_xlabel("largest peak memory of a job (MiB)")
     for ax in (time_ax, mem_ax):
         ax.grid(axis="x", alpha=0.3)
     fig.suptitle(f"{len(runs)} jobs, {runs['wall_seconds'].sum() / 60:.1f} min in total")

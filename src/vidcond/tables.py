@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from .stats import mean_ci95, paired_difference
+
+# Accuracies are fractions (0-1); storage in bytes and MiB.
 METRICS = ["top1", "top5", "top1_static", "top1_dynamic"]
+# One evaluation setting: a method's rows are paired with random's of the same setting.
+SETTING = ["dataset", "ipc", "arch", "protocol", "variant"]
 
 
 def dataset_table(manifests: dict[str, str], metas: list[str]) -> pd.DataFrame:
@@ -36,36 +41,79 @@ def read_rows(paths) -> pd.DataFrame:
 
 
 def summarise(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Mean and std over seeds of every metric, per ``keys``."""
-    agg = {}
-    for metric in METRICS:
-        agg[f"{metric}_mean"] = (metric, "mean")
-        agg[f"{metric}_std"] = (metric, "std")
-    agg.update(
-        n_seeds=("seed", "nunique"),
-        seeds=("seed", lambda s: ",".join(map(str, sorted(s)))),
-        storage_bytes=("storage_bytes", "first"),
-        condensation_ratio=("condensation_ratio", "first"),
-        frames_pct=("frames_pct", "first"),
-        num_train=("num_train", "first"),
-        train_seconds=("train_seconds", "mean"),
-        config_hash=("config_hash", "first"),
-        package_version=("package_version", "first"),
-        git_commit=("git_commit", "first"),
-    )
-    out = rows.groupby(keys, dropna=False, sort=False).agg(**agg).reset_index()
-    out.insert(out.columns.get_loc("storage_bytes") + 1, "storage_mb", out["storage_bytes"] / 2**20)
-    return out
+    """Per ``keys``: mean and std over seeds of every accuracy, the 95 % interval of the
+    mean top-1, the seeds, test clips, storage and the training budget that was run."""
+    out = []
+    for key, group in rows.groupby(keys, dropna=False, sort=False):
+        row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        for metric in METRICS:
+            mean, std, low, high = mean_ci95(group[metric]) if metric in group else (float("nan"),) * 4
+            row.update({f"{metric}_mean": mean, f"{metric}_std": std})
+            if metric == "top1":
+                row.update(top1_ci95_low=low, top1_ci95_high=high)
+        first = group.iloc[0]
+        row.update(
+            n_seeds=group["seed"].nunique(),
+            seeds=",".join(map(str, sorted(group["seed"]))),
+            n_test=int(first["n_test"]),
+            storage_bytes=first.get("storage_bytes"),
+            condensation_ratio=first.get("condensation_ratio"),
+            num_train=first.get("num_train"),
+            steps=int(group["steps"].max()),
+            epochs_run=int(group["epochs_run"].max()),
+            final_loss_mean=float(group["final_loss"].mean()),
+            train_seconds_mean=float(group["train_seconds"].mean()),
+            config_hash=first.get("config_hash"),
+            package_version=first.get("package_version"),
+            git_commit=first.get("git_commit"),
+        )
+        out.append(row)
+    table = pd.DataFrame(out)
+    storage = table["storage_bytes"].astype("Float64")
+    table.insert(table.columns.get_loc("storage_bytes") + 1, "storage_mib", storage / 2**20)
+    if "ipc" in table:
+        table["ipc"] = table["ipc"].astype("Int64")  # null for the full training set
+    return table
+
+
+def add_vs_random(table: pd.DataFrame, rows: pd.DataFrame, reference: str = "random") -> pd.DataFrame:
+    """Per row of ``table``: the paired difference of top-1 to ``reference`` evaluated in the
+    same setting (dataset, IPC, network, protocol, variant) with the same seeds, its 95 %
+    interval, and the storage relative to the reference's."""
+    keys = [k for k in SETTING if k in rows]
+    by_setting = {}
+    for key, group in rows[rows["method"] == reference].groupby(keys, dropna=False):
+        by_setting[key] = (dict(zip(group["seed"], group["top1"])), group["storage_bytes"].iloc[0])
+    diffs = []
+    for key, group in rows.groupby(["method", *keys], dropna=False, sort=False):
+        method, setting = key[0], key[1:]
+        ref = by_setting.get(setting)
+        if method == reference or ref is None:
+            continue
+        mean, low, high, pairs = paired_difference(dict(zip(group["seed"], group["top1"])), ref[0])
+        storage = group["storage_bytes"].iloc[0]
+        ratio = storage / ref[1] if storage is not None and ref[1] else float("nan")
+        diffs.append({"method": method, **dict(zip(keys, setting)), "vs_random": mean,
+                      "vs_random_ci95_low": low, "vs_random_ci95_high": high, "vs_random_pairs": pairs,
+                      "storage_vs_random": ratio})
+    if not diffs:
+        return table.assign(vs_random=float("nan"), vs_random_ci95_low=float("nan"), vs_random_ci95_high=float("nan"),
+                            vs_random_pairs=0, storage_vs_random=float("nan"))
+    diffs = pd.DataFrame(diffs)
+    diffs["ipc"] = diffs["ipc"].astype("Int64")
+    return table.merge(diffs, on=["method", *keys], how="left")
 
 
 def main_table(rows: pd.DataFrame, datasets: pd.DataFrame) -> pd.DataFrame:
-    """dataset x method x IPC (x label mode): accuracy mean/std over seeds, storage, ratio."""
-    table = summarise(rows, ["dataset", "method", "ipc", "labels", "arch"])
+    """dataset x method x IPC x protocol: accuracy over seeds with its interval, the paired
+    difference to random, storage and condensation ratio; ``full`` first (IPC null)."""
+    table = summarise(rows, ["dataset", "method", "ipc", "protocol", "labels", "arch", "variant"])
+    table = add_vs_random(table, rows)
     skipped = datasets.groupby("dataset")["videos_skipped"].sum().rename("videos_skipped")
     table = table.merge(skipped, left_on="dataset", right_index=True, how="left")
-    order = {"full": 0}
-    table["_order"] = table["method"].map(order).fillna(1)
-    return table.sort_values(["dataset", "_order", "method", "ipc"]).drop(columns="_order").reset_index(drop=True)
+    table["_order"] = (table["method"] != "full").astype(int)
+    order = ["dataset", "_order", "method", "ipc", "protocol"]
+    return table.sort_values(order).drop(columns="_order").reset_index(drop=True)
 
 
 LABEL_ORDER = {"hard": 0, "soft": 1, "multi_soft": 2}
@@ -74,8 +122,8 @@ LABEL_ORDER = {"hard": 0, "soft": 1, "multi_soft": 2}
 def labels_table(rows: pd.DataFrame) -> pd.DataFrame:
     """The label ablation (the video study's Tables 2-3): dataset x method x IPC x label mode
     x loss x CutMix, accuracy mean/std over seeds; ``variant`` names the evaluation setting."""
-    keys = ["dataset", "method", "ipc", "arch", "labels", "loss", "cutmix", "variant"]
-    table = summarise(rows, keys)
+    keys = ["dataset", "method", "ipc", "arch", "protocol", "labels", "loss", "cutmix", "variant"]
+    table = add_vs_random(summarise(rows, keys), rows)
     table["_order"] = table["labels"].map(LABEL_ORDER)
     order = ["dataset", "method", "ipc", "_order", "loss", "cutmix"]
     return table.sort_values(order).drop(columns="_order").reset_index(drop=True)
@@ -108,14 +156,14 @@ def static_dynamic_table(rows: pd.DataFrame, runs: list[dict], metas: list[dict]
         base_storage = 4 * classes * run["ipc"] * clip_frames[run["dataset"]] * meta["channels"] * meta["height"] * meta["width"]
         row["storage_vs_base"] = meta["storage_bytes"] / base_storage
         row["stage1_seconds"] = static.get("wall_time_s")
-        row["stage1_s_per_iter"] = static.get("seconds_per_iteration")
-        row["stage1_peak_mem_mb"] = static.get("peak_mem_mb")
+        row["stage1_seconds_per_iteration"] = static.get("seconds_per_iteration")
+        row["stage1_peak_mem_mib"] = static.get("peak_mem_mb")
         row["stage2_seconds"] = meta["wall_time_s"] if run["dpc"] else 0.0
-        row["stage2_s_per_iter"] = meta.get("seconds_per_iteration") if run["dpc"] else None
+        row["stage2_seconds_per_iteration"] = meta.get("seconds_per_iteration") if run["dpc"] else None
         table.append(row)
     columns = ["dataset", "ipc", "spc", "dpc", "run", "run_ipc"]
-    metrics = [f"{m}_{s}" for m in METRICS for s in ("mean", "std")]
-    cost = ["storage_bytes", "storage_mb", "storage_vs_base", "stage1_seconds", "stage1_s_per_iter", "stage1_peak_mem_mb", "stage2_seconds", "stage2_s_per_iter"]
+    metrics = [f"{m}_{s}" for m in METRICS for s in ("mean", "std")] + ["top1_ci95_low", "top1_ci95_high"]
+    cost = ["storage_bytes", "storage_mib", "storage_vs_base", "stage1_seconds", "stage1_seconds_per_iteration", "stage1_peak_mem_mib", "stage2_seconds", "stage2_seconds_per_iteration"]
     out = pd.DataFrame(table)
     return out[columns + metrics + ["n_seeds"] + cost].sort_values(["dataset", "spc", "dpc"]).reset_index(drop=True)
 
@@ -132,8 +180,23 @@ def runs_table(benchmark_files) -> pd.DataFrame:
         frame.insert(0, "rule", rel.parts[0])
         frame.insert(1, "job", str(Path(*rel.parts[1:]).with_suffix("")))
         parts.append(frame)
-    table = pd.concat(parts, ignore_index=True).rename(columns={"s": "wall_seconds", "max_rss": "peak_rss_mb"})
+    table = pd.concat(parts, ignore_index=True).rename(columns=BENCHMARK_COLUMNS)
     return table.drop(columns=["h:m:s"], errors="ignore")
+
+
+# Snakemake's benchmark columns with their units (memory and I/O in MiB, load in percent
+# of one core, CPU time in seconds).
+BENCHMARK_COLUMNS = {
+    "s": "wall_seconds",
+    "max_rss": "peak_rss_mib",
+    "max_vms": "peak_vms_mib",
+    "max_uss": "peak_uss_mib",
+    "max_pss": "peak_pss_mib",
+    "io_in": "io_in_mib",
+    "io_out": "io_out_mib",
+    "mean_load": "mean_load_pct",
+    "cpu_time": "cpu_seconds",
+}
 
 
 def temporal_table(rows: pd.DataFrame, metas: list[dict], runs: pd.DataFrame) -> pd.DataFrame:
@@ -149,15 +212,15 @@ def temporal_table(rows: pd.DataFrame, metas: list[dict], runs: pd.DataFrame) ->
         {
             "method": runs["method"],
             "dataset": runs["dataset"],
-            "s_per_iter": [m.get("seconds_per_iteration") for m in metas],
-            "peak_mem_mb": [m.get("peak_mem_mb") for m in metas],
+            "seconds_per_iteration": [m.get("seconds_per_iteration") for m in metas],
+            "peak_mem_mib": [m.get("peak_mem_mb") for m in metas],
             "condense_seconds": [m.get("wall_time_s") for m in metas],
             "device": [m.get("device") for m in metas],
         }
     )
     accuracy = summarise(rows, ["dataset", "method", "ipc"])
-    metrics = [f"{m}_{s}" for m in METRICS for s in ("mean", "std")]
-    table = runs[keys + ["method", "ipc"]].merge(accuracy[["dataset", "method", "ipc", *metrics, "n_seeds", "storage_mb"]], on=["dataset", "method", "ipc"])
+    metrics = [f"{m}_{s}" for m in METRICS for s in ("mean", "std")] + ["top1_ci95_low", "top1_ci95_high"]
+    table = runs[keys + ["method", "ipc"]].merge(accuracy[["dataset", "method", "ipc", *metrics, "n_seeds", "storage_mib"]], on=["dataset", "method", "ipc"])
     table = table.merge(cost, on=["dataset", "method"])
     return table.sort_values(keys).reset_index(drop=True)
 

@@ -35,8 +35,9 @@ class TrainSettings:
     weight_decay: float = 0.01
     decay_matrices_only: bool = True  # weight decay on >1-D weights only (official Video-DC)
     epochs: int = 300
+    min_steps: int = 0  # at least this many optimizer steps: epochs raised to ceil(min_steps / batches per epoch)
     schedule: str = "quarter_cosine"
-    milestones: tuple[float, ...] = (0.5,)  # step schedule: fractions of `epochs`
+    milestones: tuple[float, ...] = (0.5,)  # step schedule: fractions of the epochs run
     gamma: float = 0.1
     batch_size: int = 0  # > 0: fixed batch size
     batch_base: int = 10  # batch_size == 0: batch = batch_base * IPC (video study, eq. 3)
@@ -81,10 +82,18 @@ class TrainSettings:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def epochs_for(self, num_clips: int, batch_size: int) -> int:
+        """Epochs a run over ``num_clips`` clips takes: ``epochs``, raised until the run
+        makes ``min_steps`` optimizer steps (a set of 10 clips at batch 10 is one step an
+        epoch, far too few to converge in the papers' epoch counts scaled down)."""
+        batches = math.ceil(num_clips / batch_size)
+        return max(self.epochs, math.ceil(self.min_steps / batches))
 
-def lr_factor(settings: TrainSettings, epoch: int) -> float:
-    """Multiplier of the base learning rate during ``epoch`` (0-based)."""
-    e, total = epoch, settings.epochs
+
+def lr_factor(settings: TrainSettings, epoch: int, total: int | None = None) -> float:
+    """Multiplier of the base learning rate during ``epoch`` (0-based) of ``total`` epochs
+    (default ``settings.epochs``): the schedule stretches over the epochs actually run."""
+    e, total = epoch, total or settings.epochs
     if settings.schedule == "quarter_cosine":  # official Video-DC/RDED: decays only to 0.5
         return 0.5 * (1 + math.cos(math.pi * e / total / 2))
     if settings.schedule == "cosine":
@@ -248,9 +257,10 @@ def train(
     model.to(device).train()
     if teacher is not None:
         teacher.to(device).eval()
-    batch_size = settings.batch_size or settings.batch_base * ipc
+    batch_size = min(settings.batch_size or settings.batch_base * ipc, len(source))
+    epochs_total = settings.epochs_for(len(source), batch_size)
     optimizer = make_optimizer(model, settings, lr or settings.lr)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(settings, e))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(settings, e, epochs_total))
     static_soft = _static_soft_labels(source, settings, teacher, device)
     steps, started, last_loss = 0, time.perf_counter(), float("nan")
     state = {"model": model, "optimizer": optimizer, "schedule": schedule}
@@ -275,8 +285,8 @@ def train(
         return {**snap, "epoch": epoch, "steps": steps, "final_loss": last_loss}
 
     start = saved["epoch"] if saved else 0
-    epochs = range(start, settings.epochs)
-    bar = tqdm(epochs, initial=start, total=settings.epochs, desc="train", disable=not progress, mininterval=5)
+    epochs = range(start, epochs_total)
+    bar = tqdm(epochs, initial=start, total=epochs_total, desc="train", disable=not progress, mininterval=5)
     with checkpointer.handle_sigterm() if checkpointer else nullcontext():
         for epoch in bar:
             for clips, hard, index in source.epoch(batch_size, rng, generator):
@@ -304,7 +314,13 @@ def train(
             bar.set_postfix(loss=f"{last_loss:.4f}")
             if checkpointer:
                 checkpointer.step(epoch + 1, lambda: snapshot(epoch + 1))
-    return {"train_seconds": time.perf_counter() - started, "steps": steps, "final_loss": last_loss, "batch_size": batch_size}
+    return {
+        "train_seconds": time.perf_counter() - started,
+        "steps": steps,
+        "epochs_run": epochs_total,
+        "final_loss": last_loss,
+        "batch_size": batch_size,
+    }
 
 
 def _static_soft_labels(source, settings: TrainSettings, teacher, device) -> torch.Tensor | None:
@@ -323,7 +339,8 @@ def _static_soft_labels(source, settings: TrainSettings, teacher, device) -> tor
 
 @torch.no_grad()
 def measure_accuracy(model: torch.nn.Module, real: RealClips, classes, batch_size: int = 64, device=None) -> dict:
-    """Top-1/top-5 on centre clips of the test split, and top-1 per class group."""
+    """Top-1/top-5 (fractions) on centre clips of ``real``'s split, top-1 per class group,
+    and the number of clips ``n_test``."""
     device = device or pick_device()
     model.to(device).eval()
     logits = []
@@ -335,12 +352,12 @@ def measure_accuracy(model: torch.nn.Module, real: RealClips, classes, batch_siz
     top5 = logits.topk(min(5, logits.shape[1]), dim=1).indices
     correct1 = top5[:, 0] == labels
     metrics = {
-        "top1": 100.0 * correct1.float().mean().item(),
-        "top5": 100.0 * (top5 == labels[:, None]).any(1).float().mean().item(),
-        "num_test": len(labels),
+        "top1": correct1.float().mean().item(),
+        "top5": (top5 == labels[:, None]).any(1).float().mean().item(),
+        "n_test": len(labels),
     }
     groups = classes.set_index("label")["group"]
     for group in ("static", "dynamic"):
         in_group = torch.as_tensor(groups.reindex(labels.numpy()).to_numpy() == group)
-        metrics[f"top1_{group}"] = 100.0 * correct1[in_group].float().mean().item() if in_group.any() else float("nan")
+        metrics[f"top1_{group}"] = correct1[in_group].float().mean().item() if in_group.any() else float("nan")
     return metrics

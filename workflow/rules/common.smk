@@ -8,6 +8,9 @@ from jsonschema import Draft202012Validator
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from vidcond.data.splits import validation_count
+from vidcond.protocols import SD_BASES, evaluation_protocols
+
 validate(config, schema="../schemas/config.schema.yaml")
 
 DATASETS = config["datasets"]
@@ -16,6 +19,8 @@ SYNTHETIC_DATASETS = [n for n, d in DATASETS.items() if d["format"] == "syntheti
 SYNTHETIC_PATTERN = "|".join(SYNTHETIC_DATASETS) or "(?!)"
 METHODS = config["methods"]
 EVALUATION = config["evaluation"]
+# Every set is evaluated under this protocol, and also under its own paper's (vidcond.protocols).
+COMMON_PROTOCOL = EVALUATION["protocol"]
 KD = config.get("kd")  # the knowledge-distillation stage runs only when configured
 # Diversity metrics of every condensed set (results/diversity.parquet), when configured.
 DIVERSITY = config.get("diversity")
@@ -24,8 +29,6 @@ METHOD_RESERVED = ("kind", "requires", "ipcs", "evaluation", "by_dataset", "by_i
 # Every method entry a job can name: those of the config, and after the checks the derived
 # entries of the static/dynamic ablation (`static_dynamic`, not in the main table).
 METHOD_ENTRIES = dict(METHODS)
-# Kinds of the static/dynamic disentanglement (SD) and the kinds of their base objectives.
-SD_BASES = {"dm_sd": "dm", "mtt_sd": "mtt", "frepo_sd": "frepo"}
 SD_ABLATION = config.get("static_dynamic")
 # The temporal-taxonomy table: one derived entry of `temporal.method` per grid point.
 TEMPORAL = config.get("temporal")
@@ -84,14 +87,17 @@ def _check_config():
                         f"config datasets.{name}.{key}: {dataset[key]!r} is not a directory"
                     )
         if dataset["format"] == "synthetic":
-            per_class = dataset["generator"].get("train_per_class", 24)
+            listed = dataset["generator"].get("train_per_class", 24)
+            val = dataset["validation"]
+            per_class = listed - validation_count(listed, val.get("fraction", 0.1))
             for method in METHODS:
                 for ipc in method_ipcs(method):
                     if ipc > per_class:
                         first = dataset["generator"]["classes"][0]["name"]
                         raise WorkflowError(
                             f"config: IPC {ipc} of method {method!r} exceeds the {per_class} "
-                            f"training videos of class {first!r} (and every other class) "
+                            f"training videos of class {first!r} (and every other class; "
+                            f"{listed - per_class} more are its validation split) "
                             f"of dataset {name!r}"
                         )
     for name, entry in METHODS.items():
@@ -200,9 +206,9 @@ def method_params(method, dataset, ipc):
     return params
 
 
-def eval_settings(dataset, method, variant):
+def eval_settings(dataset, method, variant, protocol):
     """Protocol preset < evaluation.overrides < dataset < method < variant."""
-    settings = dict(EVALUATION["protocols"][EVALUATION["protocol"]])
+    settings = dict(EVALUATION["protocols"][protocol])
     settings.update(EVALUATION.get("overrides", {}))
     settings.update(DATASETS[dataset].get("evaluation", {}))
     if method != "full":
@@ -346,6 +352,16 @@ _check_static_dynamic()
 _check_temporal()
 METHOD_ENTRIES.update(_sd_derived_entries())
 METHOD_ENTRIES.update(_temporal_derived_entries())
+TEMPORAL_METHODS = {p["method"] for p in temporal_points()}
+# method entry -> the protocols its sets are evaluated under in the main table
+METHOD_PROTOCOLS = evaluation_protocols(
+    {m: method_kind(m) for m in METHODS}, COMMON_PROTOCOL, EVALUATION["protocols"]
+)
+
+
+def ablation_protocol(section):
+    """The protocol an ablation's evaluations use: its own `protocol`, else the common one."""
+    return (section or {}).get("protocol", COMMON_PROTOCOL)
 
 # ---------------------------------------------------------------- paths
 
@@ -353,11 +369,13 @@ TEACHER = "results/teachers/{dataset}/{arch}"
 EXPERTS = "results/experts/{dataset}/{arch}"  # trajectory shards; their index is EXPERTS.json
 DIFFUSION = "results/diffusion/{dataset}"  # model directory; its summary is DIFFUSION.json
 CONDENSED = "results/condensed/{dataset}/{method}/ipc{ipc}"
-EVAL = "results/eval/{dataset}/{method}/ipc{ipc}/{arch}/{variant}/seed{seed}.parquet"
-EVAL_FULL = "results/eval/{dataset}/full/{arch}/seed{seed}.parquet"
+# one evaluation job trains a fresh network per seed and writes a row per seed
+EVAL = "results/eval/{dataset}/{method}/ipc{ipc}/{arch}/{protocol}/{variant}.parquet"
+EVAL_FULL = "results/eval/{dataset}/full/{arch}.parquet"
 KD_ROW = "results/kd/{dataset}/{kd_method}/{mode}/{setting}/seed{seed}.parquet"
-DIVERSITY_ROW = "results/diversity/{dataset}/{method}/ipc{ipc}.parquet"
-CROSS_ARCH = "results/cross_arch/{dataset}/{method}/ipc{ipc}/{arch}/seed{seed}.parquet"
+DIVERSITY_ROWS = "results/diversity/{dataset}.parquet"  # every condensed set of the dataset
+DIVERSITY_COVERED = "results/diversity/{dataset}.covered.parquet"  # real points each set covers
+CROSS_ARCH = "results/cross_arch/{dataset}/{method}/ipc{ipc}/{arch}.parquet"
 INTERPOLATOR = "results/interpolators/{dataset}"
 
 # Benchmark file of each rule, with the same wildcards as its output.
@@ -368,11 +386,11 @@ BENCHMARKS = {
     "experts": "benchmarks/experts/{dataset}/{arch}.tsv",
     "diffusion": "benchmarks/diffusion/{dataset}.tsv",
     "condense": "benchmarks/condense/{dataset}/{method}/ipc{ipc}.tsv",
-    "evaluate": "benchmarks/evaluate/{dataset}/{method}/ipc{ipc}/{arch}/{variant}/seed{seed}.tsv",
-    "evaluate_full": "benchmarks/evaluate_full/{dataset}/{arch}/seed{seed}.tsv",
-    "cross_arch": "benchmarks/cross_arch/{dataset}/{method}/ipc{ipc}/{arch}/seed{seed}.tsv",
+    "evaluate": "benchmarks/evaluate/{dataset}/{method}/ipc{ipc}/{arch}/{protocol}/{variant}.tsv",
+    "evaluate_full": "benchmarks/evaluate_full/{dataset}/{arch}.tsv",
+    "cross_arch": "benchmarks/cross_arch/{dataset}/{method}/ipc{ipc}/{arch}.tsv",
     "kd": "benchmarks/kd/{dataset}/{kd_method}/{mode}/{setting}/seed{seed}.tsv",
-    "diversity": "benchmarks/diversity/{dataset}/{method}/ipc{ipc}.tsv",
+    "diversity": "benchmarks/diversity/{dataset}.tsv",
     "interpolator": "benchmarks/interpolator/{dataset}.tsv",
 }
 
@@ -384,6 +402,7 @@ wildcard_constraints:
     seed=r"\d+",
     arch=r"[A-Za-z0-9_]+",
     variant=r"[A-Za-z0-9_]+",
+    protocol="|".join(EVALUATION["protocols"]),
     kd_method=r"none|kd|dkd|ctkd|fea",
     mode=r"vanilla|sakd_every\d+",
     setting=r"default|(eta|lam|ratio)[0-9.e+-]+",
@@ -416,6 +435,10 @@ def get_generator_options(wildcards):
 
 def get_extract_options(wildcards):
     return DATASETS[wildcards.dataset]["extract"]
+
+
+def get_validation_options(wildcards):
+    return DATASETS[wildcards.dataset]["validation"]
 
 
 def get_clip(wildcards):
@@ -549,7 +572,34 @@ def get_method_kind(wildcards):
 
 
 def _job_eval_settings(wildcards):
-    return eval_settings(wildcards.dataset, wildcards.method, wildcards.get("variant", "default"))
+    return eval_settings(
+        wildcards.dataset,
+        wildcards.method,
+        wildcards.get("variant", "default"),
+        wildcards.get("protocol", COMMON_PROTOCOL),
+    )
+
+
+def get_eval_protocol(wildcards):
+    return wildcards.get("protocol", COMMON_PROTOCOL)
+
+
+def get_eval_seeds(wildcards):
+    """Seeds of an evaluation job: those of the table it feeds (every set of one table is
+    evaluated with the same seeds, so that comparisons are paired)."""
+    if wildcards.method in TEMPORAL_METHODS:
+        return TEMPORAL.get("seeds", [0])
+    if wildcards.variant != "default":
+        return EVALUATION["labels_ablation"].get("seeds", [0])
+    return EVALUATION["seeds"]
+
+
+def get_cross_arch_seeds(wildcards):
+    return EVALUATION.get("cross_arch", {}).get("seeds", [0])
+
+
+def get_full_seeds(wildcards):
+    return EVALUATION["seeds"]
 
 
 def training_part(settings):
@@ -619,26 +669,23 @@ def _condense_jobs():
 
 
 def _eval_jobs():
-    arch, seeds = EVALUATION["arch"], EVALUATION["seeds"]
+    arch = EVALUATION["arch"]
     jobs = [
-        ("evaluate", {**wc, "arch": arch, "variant": "default", "seed": s})
+        ("evaluate", {**wc, "arch": arch, "protocol": p, "variant": "default"})
         for _, wc in _condense_jobs()
-        for s in seeds
+        for p in METHOD_PROTOCOLS[wc["method"]]
     ]
-    jobs += [
-        ("evaluate_full", {"dataset": d, "arch": arch, "seed": s}) for d in DATASETS for s in seeds
-    ]
+    jobs += [("evaluate_full", {"dataset": d, "arch": arch}) for d in DATASETS]
     return jobs
 
 
 def _cross_arch_jobs():
     cross = EVALUATION.get("cross_arch", {})
     return [
-        ("cross_arch", {**wc, "arch": a, "seed": s})
+        ("cross_arch", {**wc, "arch": a})
         for _, wc in _condense_jobs()
         if wc["method"] in cross.get("methods", []) and wc["ipc"] in cross.get("ipcs", [1])
         for a in cross.get("archs", [])
-        for s in cross.get("seeds", [0])
     ]
 
 
@@ -647,15 +694,12 @@ def _labels_ablation_jobs():
     labels = EVALUATION.get("labels_ablation")
     if not labels:
         return []
+    protocol = ablation_protocol(labels)
     return [
-        (
-            "evaluate",
-            {**wc, "arch": EVALUATION["arch"], "variant": v, "seed": s},
-        )
+        ("evaluate", {**wc, "arch": EVALUATION["arch"], "protocol": protocol, "variant": v})
         for _, wc in _condense_jobs()
         if wc["method"] in labels["methods"] and wc["ipc"] in labels.get("ipcs", [1])
         for v in labels["variants"]
-        for s in labels.get("seeds", [0])
     ]
 
 
@@ -688,12 +732,15 @@ def _teacher_jobs():
         for _, wc in _condense_jobs()
         if "teacher" in METHODS[wc["method"]].get("requires", [])
     }
-    evaluations = [(wc, "default") for _, wc in _condense_jobs()]
-    evaluations += [(wc, wc["variant"]) for _, wc in _labels_ablation_jobs()]
-    for wc, variant in evaluations:
-        needed.add(
-            (wc["dataset"], eval_teacher_arch(eval_settings(wc["dataset"], wc["method"], variant)))
+    evaluations = _eval_jobs() + _labels_ablation_jobs() + _cross_arch_jobs()
+    evaluations += _sd_ablation_eval_jobs() + _temporal_eval_jobs()
+    for rule, wc in evaluations:
+        if rule == "evaluate_full":
+            continue
+        settings = eval_settings(
+            wc["dataset"], wc["method"], wc.get("variant", "default"), wc.get("protocol", COMMON_PROTOCOL)
         )
+        needed.add((wc["dataset"], eval_teacher_arch(settings)))
     needed |= {(d, eval_teacher_arch(full_settings(d))) for d in DATASETS}
     if DIVERSITY:
         needed |= {(d, diversity_arch()) for d in DATASETS}
@@ -758,7 +805,7 @@ OUTPUTS = {
     "evaluate_full": EVAL_FULL,
     "cross_arch": CROSS_ARCH,
     "kd": KD_ROW,
-    "diversity": DIVERSITY_ROW,
+    "diversity": DIVERSITY_ROWS,
 }
 
 
@@ -783,27 +830,42 @@ def diversity_arch():
     return DIVERSITY.get("arch", config["teacher"]["arch"])
 
 
-def _diversity_jobs():
-    """One job per condensed set: the main grid and the ablations' sets."""
-    if not DIVERSITY:
-        return []
+def diversity_sets(dataset):
+    """Every condensed set of ``dataset`` (the main grid and the ablations' sets) as
+    [method, ipc] pairs, each once."""
     condense = _condense_jobs() + _static_memory_jobs() + _sd_ablation_condense_jobs()
-    jobs = []
+    sets = []
     for _, wc in condense + _temporal_condense_jobs():
-        if ("diversity", wc) not in jobs:
-            jobs.append(("diversity", wc))
-    return jobs
+        if wc["dataset"] == dataset and [wc["method"], wc["ipc"]] not in sets:
+            sets.append([wc["method"], wc["ipc"]])
+    return sets
+
+
+def _diversity_jobs():
+    """One job per dataset: its real features and clusters are computed once."""
+    return [("diversity", {"dataset": d}) for d in DATASETS] if DIVERSITY else []
 
 
 def get_diversity_targets():
     return [OUTPUTS[rule].format(**wc) for rule, wc in _diversity_jobs()]
 
 
+def get_diversity_covered():
+    return [DIVERSITY_COVERED.format(**wc) for _, wc in _diversity_jobs()]
+
+
+def get_diversity_sets(wildcards):
+    return diversity_sets(wildcards.dataset)
+
+
 def get_diversity_input(wildcards):
     teacher = TEACHER.format(dataset=wildcards.dataset, arch=diversity_arch())
     return {
         "store": frame_store(wildcards),
-        "condensed": f"{CONDENSED.format(**wildcards)}.json",
+        "condensed": [
+            f"{CONDENSED.format(dataset=wildcards.dataset, method=m, ipc=i)}.json"
+            for m, i in diversity_sets(wildcards.dataset)
+        ],
         "teacher": f"{teacher}.safetensors",
     }
 
@@ -834,10 +896,10 @@ def _sd_ablation_condense_jobs():
 
 
 def _sd_ablation_eval_jobs():
+    protocol = ablation_protocol(SD_ABLATION)
     return [
-        ("evaluate", {**wc, "arch": EVALUATION["arch"], "variant": "default", "seed": s})
+        ("evaluate", {**wc, "arch": EVALUATION["arch"], "protocol": protocol, "variant": "default"})
         for _, wc in _sd_ablation_condense_jobs()
-        for s in EVALUATION["seeds"]
     ]
 
 
@@ -895,11 +957,10 @@ def _temporal_condense_jobs():
 
 
 def _temporal_eval_jobs():
-    seeds = TEMPORAL.get("seeds", [0]) if TEMPORAL else []
+    protocol = ablation_protocol(TEMPORAL)
     return [
-        ("evaluate", {**wc, "arch": EVALUATION["arch"], "variant": "default", "seed": s})
+        ("evaluate", {**wc, "arch": EVALUATION["arch"], "protocol": protocol, "variant": "default"})
         for _, wc in _temporal_condense_jobs()
-        for s in seeds
     ]
 
 
@@ -969,6 +1030,7 @@ def get_all_tables():
         tables.append("results/temporal.parquet")
     if DIVERSITY:
         tables.append("results/diversity.parquet")
+    tables.append("results/claims.parquet")
     return tables
 
 

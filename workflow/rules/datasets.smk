@@ -31,6 +31,7 @@ rule extract_frames:
     params:
         dataset=get_dataset_options,
         extract=get_extract_options,
+        validation=get_validation_options,
     script:
         "../scripts/extract_frames.py"
 

@@ -4,7 +4,7 @@ rule evaluate:
     output:
         EVAL,
     log:
-        "logs/evaluate/{dataset}/{method}/ipc{ipc}/{arch}/{variant}/seed{seed}.log",
+        "logs/evaluate/{dataset}/{method}/ipc{ipc}/{arch}/{protocol}/{variant}.log",
     benchmark:
         BENCHMARKS["evaluate"]
     conda:
@@ -16,61 +16,54 @@ rule evaluate:
         teacher_arch=get_eval_teacher_arch,
         model_options=get_arch_options,
         clip=get_clip,
+        protocol=get_eval_protocol,
+        seeds=get_eval_seeds,
     script:
         "../scripts/evaluate.py"
 
 
-rule evaluate_full:
+use rule evaluate as evaluate_full with:
     input:
         unpack(get_full_input),
     output:
         EVAL_FULL,
     log:
-        "logs/evaluate_full/{dataset}/{arch}/seed{seed}.log",
+        "logs/evaluate_full/{dataset}/{arch}.log",
     benchmark:
         BENCHMARKS["evaluate_full"]
-    conda:
-        "../../envs/vidcond.yaml"
-    resources:
-        gpu=1,
     params:
         settings=get_full_settings,
         teacher_arch=get_full_teacher_arch,
         model_options=get_arch_options,
         clip=get_clip,
-    script:
-        "../scripts/evaluate.py"
+        protocol="full",
+        seeds=get_full_seeds,
 
 
-rule cross_arch:
-    input:
-        unpack(get_eval_input),
+use rule evaluate as cross_arch with:
     output:
         CROSS_ARCH,
     log:
-        "logs/cross_arch/{dataset}/{method}/ipc{ipc}/{arch}/seed{seed}.log",
+        "logs/cross_arch/{dataset}/{method}/ipc{ipc}/{arch}.log",
     benchmark:
         BENCHMARKS["cross_arch"]
-    conda:
-        "../../envs/vidcond.yaml"
-    resources:
-        gpu=1,
     params:
         settings=get_eval_settings,
         teacher_arch=get_eval_teacher_arch,
         model_options=get_arch_options,
         clip=get_clip,
-    script:
-        "../scripts/evaluate.py"
+        protocol=get_eval_protocol,
+        seeds=get_cross_arch_seeds,
 
 
 rule diversity:
     input:
         unpack(get_diversity_input),
     output:
-        DIVERSITY_ROW,
+        rows=DIVERSITY_ROWS,
+        covered=DIVERSITY_COVERED,
     log:
-        "logs/diversity/{dataset}/{method}/ipc{ipc}.log",
+        "logs/diversity/{dataset}.log",
     benchmark:
         BENCHMARKS["diversity"]
     conda:
@@ -80,6 +73,7 @@ rule diversity:
     params:
         settings=get_diversity_settings,
         arch=diversity_arch() if DIVERSITY else None,
+        sets=get_diversity_sets,
         clip=get_clip,
         seed=config["seed"],
     script:

@@ -9,6 +9,7 @@ localrules:
     static_dynamic_table,
     temporal_table,
     diversity_table,
+    claims_table,
 
 
 rule dataset_table:
@@ -156,3 +157,22 @@ rule diversity_table:
         "../../envs/vidcond.yaml"
     script:
         "../scripts/diversity_table.py"
+
+
+rule claims_table:
+    input:
+        main=get_eval_targets(),
+        labels=get_labels_ablation_targets(),
+        kd=get_kd_targets() + get_kd_ablation_targets() if KD else [],
+        covered=get_diversity_covered(),
+    output:
+        "results/claims.parquet",
+    log:
+        "logs/tables/claims.log",
+    conda:
+        "../../envs/vidcond.yaml"
+    params:
+        datasets=[wc["dataset"] for _, wc in _diversity_jobs()],
+        kinds={m: method_kind(m) for m in METHOD_ENTRIES},
+    script:
+        "../scripts/claims_table.py"

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vidcond.evaluation import evaluation_row
+from vidcond.evaluation import evaluation_rows
 from vidcond.io import write_parquet
 from vidcond.workflow import run
 
@@ -13,7 +13,7 @@ def main(smk):
     wc = smk.wildcards
     condensed = smk.input.get("condensed")
     teacher = smk.input.get("teacher")
-    row = evaluation_row(
+    rows = evaluation_rows(
         store_dir=Path(smk.input.store).parent,
         condensed_stem=Path(condensed).with_suffix("") if condensed else None,
         teacher_stem=Path(teacher).with_suffix("") if teacher else None,
@@ -21,14 +21,14 @@ def main(smk):
         dataset=wc.dataset,
         method=wc.get("method", "full"),
         arch=wc.arch,
+        protocol=smk.params.protocol,
         variant=wc.get("variant", "default"),
-        seed=int(wc.seed),
+        seeds=smk.params.seeds,
         settings=smk.params.settings,
         model_options=smk.params.model_options,
         clip=smk.params.clip,
     )
-    print(row)
-    write_parquet(smk.output[0], pd.DataFrame([row]))
+    write_parquet(smk.output[0], pd.DataFrame(rows))
 
 
 run(snakemake, main)

@@ -2,12 +2,15 @@ from pathlib import Path
 
 from vidcond.data.framestore import ExtractOptions, extract
 from vidcond.data.layouts import list_dataset
+from vidcond.data.splits import carve_validation
 from vidcond.workflow import run
 
 
 def main(smk):
+    listing = list_dataset(smk.params.dataset)
+    listing.videos = carve_validation(listing.videos, **smk.params.validation)
     manifest = extract(
-        list_dataset(smk.params.dataset),
+        listing,
         Path(smk.output.manifest).parent,
         ExtractOptions(**smk.params.extract),
     )
