@@ -260,15 +260,21 @@ def slurm_problem(which=shutil.which, run=subprocess.run) -> str | None:
     return None
 
 
-def intended_executor(argv: list[str]) -> str | None:
+def intended_executor(argv: list[str], search_dirs: Iterable = (".",)) -> str | None:
     """The executor a `snakemake` command line asks for, profiles included (the Snakefile is
-    parsed before Snakemake hands the executor to the workflow)."""
+    parsed before Snakemake hands the executor to the workflow). A relative `--profile` is
+    looked up from each of ``search_dirs`` in turn: Snakemake has already moved into
+    `--directory` when it parses the Snakefile."""
     from snakemake.cli import parse_args
 
-    try:
-        # quiet: Snakemake's own parse has already said which profiles it uses
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            _, args = parse_args(argv)
-    except SystemExit:  # not a command line snakemake accepts: it reports that itself
-        return None
-    return args.executor
+    for folder in search_dirs:
+        try:
+            # quiet: Snakemake's own parse has already said which profiles it uses
+            with contextlib.chdir(folder), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(
+                io.StringIO()
+            ):
+                _, args = parse_args(argv)
+        except (SystemExit, Exception):  # e.g. a profile not found from this folder
+            continue
+        return args.executor
+    return None

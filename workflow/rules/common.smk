@@ -26,7 +26,7 @@ if _problems:
 if (
     not workflow.remote_exec
     and "snakemake" in Path(sys.argv[0]).parts + (Path(sys.argv[0]).name,)
-    and config_checks.intended_executor(sys.argv[1:]) == "slurm"
+    and config_checks.intended_executor(sys.argv[1:], [".", workflow.basedir]) == "slurm"
 ):
     _problem = config_checks.slurm_problem()
     if _problem:
