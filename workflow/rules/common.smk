@@ -10,6 +10,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from vidcond import config_checks
+from vidcond.data import layouts
 
 # ---------------------------------------------------------------- checks before any job
 # A short message (key, value, allowed values, nearest name) instead of the schema dump of
@@ -23,6 +24,10 @@ validate(config, schema="../schemas/config.schema.yaml")
 _problems = config_checks.reference_problems(config, _SCHEMA["$defs"]["arch_name"]["enum"])
 if _problems:
     raise WorkflowError(config_checks.first_of(_problems))
+for _name, _dataset in config["datasets"].items():
+    _problem = layouts.root_problem(f"datasets.{_name}", _dataset)
+    if _problem:
+        raise WorkflowError(_problem)
 if (
     not workflow.remote_exec
     and "snakemake" in Path(sys.argv[0]).parts + (Path(sys.argv[0]).name,)
