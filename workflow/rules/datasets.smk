@@ -1,35 +1,18 @@
 import time
 
-# Manifests written after this moment were extracted by this run (see `onsuccess`).
+# Manifests written after this moment were extracted by this run: their summaries (videos
+# ok / skipped by reason) are printed to the console when the run ends, failed or not.
 WORKFLOW_START = time.time()
 
 
-def get_layout_files(wildcards):
-    """Split or annotation files of a real dataset: editing one makes extraction stale."""
-    return layouts.layout_files(DATASETS[wildcards.dataset])
-
-
-def get_listing_checksum(wildcards):
-    """Digest of the listed videos on disk: adding a missing video (or replacing one)
-    makes extraction stale. A generated dataset is an input folder instead."""
-    dataset = DATASETS[wildcards.dataset]
-    return "" if dataset["format"] == "synthetic" else layouts.listing_checksum(dataset)
-
-
-def print_dataset_summaries():
-    """One console line per dataset extracted by this run: videos ok and skipped."""
-    for name in DATASETS:
-        manifest = Path(f"results/frames/{name}/manifest.parquet")
-        if manifest.exists() and manifest.stat().st_mtime >= WORKFLOW_START:
-            print(layouts.manifest_summary(name, manifest), file=sys.stderr)
-
-
 onsuccess:
-    print_dataset_summaries()
+    for line in layouts.extraction_summaries(DATASETS, WORKFLOW_START):
+        print(line, file=sys.stderr)
 
 
 onerror:
-    print_dataset_summaries()
+    for line in layouts.extraction_summaries(DATASETS, WORKFLOW_START):
+        print(line, file=sys.stderr)
 
 
 rule generate_synthetic:
@@ -52,7 +35,8 @@ rule generate_synthetic:
 rule extract_frames:
     input:
         unpack(get_extract_input),
-        layout=get_layout_files,
+        # split or annotation files: editing one makes extraction stale
+        layout=lambda wc: layouts.layout_files(DATASETS[wc.dataset]),
     output:
         frames="results/frames/{dataset}/frames.u8",
         manifest="results/frames/{dataset}/manifest.parquet",
@@ -66,7 +50,13 @@ rule extract_frames:
     params:
         dataset=get_dataset_options,
         extract=get_extract_options,
-        listing=get_listing_checksum,
+        # the listed videos on disk: adding a missing one (or replacing one) makes
+        # extraction stale; a generated dataset is an input folder instead
+        listing=lambda wc: (
+            ""
+            if DATASETS[wc.dataset]["format"] == "synthetic"
+            else layouts.listing_checksum(DATASETS[wc.dataset])
+        ),
     script:
         "../scripts/extract_frames.py"
 

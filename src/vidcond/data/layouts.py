@@ -353,3 +353,14 @@ def manifest_summary(name: str, manifest_path) -> str:
         reasons = pd.Series([skip_reason(r) for r in skipped.itertuples()]).value_counts()
         line += " (" + ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items())) + ")"
     return f"{line}; manifest {manifest_path}"
+
+
+def extraction_summaries(names, since: float, frames_dir="results/frames") -> list[str]:
+    """Summary lines of the datasets whose manifest was written at or after ``since``
+    (those extracted by the current run)."""
+    lines = []
+    for name in names:
+        manifest = Path(frames_dir) / name / "manifest.parquet"
+        if manifest.exists() and manifest.stat().st_mtime >= since:
+            lines.append(manifest_summary(name, manifest))
+    return lines
