@@ -30,6 +30,13 @@ def test_the_embedded_config_passes_every_check():
     assert problems_of(cfg) == []
 
 
+@pytest.mark.parametrize("paper", sorted((REPO / "config" / "paper").glob("*.yaml")), ids=lambda p: p.stem)
+def test_the_paper_configs_pass_every_check(paper):
+    cfg = yaml.safe_load(paper.read_text())  # some have no `experts` or `kd` section
+    assert schema_problem(cfg, SCHEMA) is None
+    assert problems_of(cfg) == []
+
+
 def test_did_you_mean_ignores_case_and_finds_near_names():
     assert did_you_mean("miniC3d", ARCHS) == "miniC3D"
     assert did_you_mean("nrom", ["channels", "norm", "head"]) == "norm"

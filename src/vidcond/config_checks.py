@@ -162,7 +162,7 @@ def _named_archs(config: dict) -> dict[str, str]:
     for where, section in (("evaluation", evaluation), ("teacher", config.get("teacher", {}))):
         if "arch" in section:
             named[f"{where}.arch"] = section["arch"]
-    if "arch" in config.get("experts") or {}:
+    if "arch" in (config.get("experts") or {}):
         named["experts.arch"] = config["experts"]["arch"]
     for i, arch in enumerate(evaluation.get("cross_arch", {}).get("archs", [])):
         named[f"evaluation.cross_arch.archs[{i}]"] = arch
