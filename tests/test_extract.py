@@ -4,9 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from layouts import make_hmdb51, make_kinetics400, make_ucf101, video_frames
+from helpers import run_workflow, tiny_config
+from layouts import HMDB_FILES, make_hmdb51, make_kinetics400, make_ucf101, video_frames
 from vidcond.data.framestore import ExtractOptions, FrameStore, extract, resize_frames
-from vidcond.data.layouts import list_dataset
+from vidcond.data.layouts import list_dataset, manifest_summary
 from vidcond.data.videoio import decode_all, decode_all_pyav, write_video
 
 MANIFEST_COLUMNS = {"video_id", "path", "class_name", "label", "split", "n_frames", "fps", "status", "error"}
@@ -85,3 +86,49 @@ def test_real_layout_extraction_records_bad_videos(tmp_path, maker):
         store.video(int(first["offset"]), int(first["n_stored"])),
         resize_frames(decode_all_pyav(first["path"]), 12, 16),
     )
+
+
+def test_summary_line_counts_videos_by_reason(tmp_path):
+    facts = make_hmdb51(tmp_path / "data")
+    (tmp_path / "data" / "brush_hair" / HMDB_FILES["brush_hair"][0]).unlink()
+    listing = list_dataset({"format": "hmdb51", "root": str(tmp_path / "data")})
+    extract(listing, tmp_path / "frames", ExtractOptions(height=12, width=16), progress=False)
+    manifest = tmp_path / "frames" / "manifest.parquet"
+    ok = len(facts["videos"]) - 2
+    assert manifest_summary("hmdb", manifest) == f"dataset hmdb: {ok} videos ok, 2 skipped (1 empty, 1 missing); manifest {manifest}"
+
+
+def _ucf_config(root):
+    cfg = tiny_config()
+    cfg["datasets"] = {"ucf": {"format": "ucf101", "root": str(root), "extract": {"height": 12, "width": 16}, "clip": {"num_frames": 4, "stride": 2}}}
+    return cfg
+
+
+def test_readding_a_listed_video_makes_extraction_and_its_dependents_stale(tmp_path):
+    make_ucf101(tmp_path / "ucf")
+    cfg = _ucf_config(tmp_path / "ucf")
+    work = tmp_path / "work"
+
+    def planned():
+        result = run_workflow(work, cfg, "--replace-workflow-config", "-n", "results/datasets.parquet")
+        return result.stdout + result.stderr
+
+    run = run_workflow(work, cfg, "--replace-workflow-config", "results/datasets.parquet")
+    # the console (not only the job log) gets one line per extracted dataset
+    assert "dataset ucf: 11 videos ok, 1 skipped (1 undecodable); manifest results/frames/ucf/manifest.parquet" in run.stderr
+    assert "Nothing to be done" in planned()
+    # a fixed split file makes extraction stale; the original content again does not
+    split = tmp_path / "ucf" / "ucfTrainTestlist" / "testlist01.txt"
+    original = split.read_bytes()
+    split.write_bytes(original.split(b"\r\n", 1)[1])
+    assert "rule extract_frames:" in planned()
+    split.write_bytes(original)
+    assert "Nothing to be done" in planned()
+    # a video listed in a split file deleted, then re-added
+    video = tmp_path / "ucf" / "UCF-101" / "Biking" / "v_Biking_g08_c01.avi"
+    data = video.read_bytes()
+    video.unlink()
+    assert "rule extract_frames:" in planned()
+    video.write_bytes(data)  # re-added: a new modification time
+    output = planned()
+    assert "rule extract_frames:" in output and "rule dataset_table:" in output

@@ -1,6 +1,7 @@
 """Config validation, path templates, target builders and wildcard constraints (no rules here)."""
 
 import copy
+import sys
 from pathlib import Path
 
 import yaml
@@ -8,10 +9,39 @@ from jsonschema import Draft202012Validator
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+<<<<<<< HEAD
 from vidcond.data.splits import validation_count
 from vidcond.protocols import SD_BASES, evaluation_protocols
 
+=======
+from vidcond import config_checks
+from vidcond.data import layouts
+
+# ---------------------------------------------------------------- checks before any job
+# A short message (key, value, allowed values, nearest name) instead of the schema dump of
+# `validate`, which then only fills in the defaults.
+with open(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml") as _schema_file:
+    _SCHEMA = yaml.safe_load(_schema_file)
+_problem = config_checks.schema_problem(config, _SCHEMA)
+if _problem:
+    raise WorkflowError(_problem)
+>>>>>>> h/checks
 validate(config, schema="../schemas/config.schema.yaml")
+_problems = config_checks.reference_problems(config, _SCHEMA["$defs"]["arch_name"]["enum"])
+if _problems:
+    raise WorkflowError(config_checks.first_of(_problems))
+for _name, _dataset in config["datasets"].items():
+    _problem = layouts.root_problem(f"datasets.{_name}", _dataset)
+    if _problem:
+        raise WorkflowError(_problem)
+if (
+    not workflow.remote_exec
+    and "snakemake" in Path(sys.argv[0]).parts + (Path(sys.argv[0]).name,)
+    and config_checks.intended_executor(sys.argv[1:], [".", workflow.basedir]) == "slurm"
+):
+    _problem = config_checks.slurm_problem()
+    if _problem:
+        raise WorkflowError(_problem)
 
 DATASETS = config["datasets"]
 SYNTHETIC_DATASETS = [n for n, d in DATASETS.items() if d["format"] == "synthetic"]
@@ -36,8 +66,7 @@ TEMPORAL_OPTIONS = {"n_syn": 0, "n_real": 0, "segments": 1, "interpolation": "du
 
 # ---------------------------------------------------------------- checks beyond the schema
 
-with open(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml") as _schema_file:
-    _SCHEMA_DEFS = yaml.safe_load(_schema_file)["$defs"]
+_SCHEMA_DEFS = _SCHEMA["$defs"]
 _METHOD_SCHEMAS = _SCHEMA_DEFS["methods"]
 ARCHS = _SCHEMA_DEFS["arch_name"]["enum"]
 

@@ -1,3 +1,20 @@
+import time
+
+# Manifests written after this moment were extracted by this run: their summaries (videos
+# ok / skipped by reason) are printed to the console when the run ends, failed or not.
+WORKFLOW_START = time.time()
+
+
+onsuccess:
+    for line in layouts.extraction_summaries(DATASETS, WORKFLOW_START):
+        print(line, file=sys.stderr)
+
+
+onerror:
+    for line in layouts.extraction_summaries(DATASETS, WORKFLOW_START):
+        print(line, file=sys.stderr)
+
+
 rule generate_synthetic:
     output:
         directory("results/datasets/{dataset}"),
@@ -18,6 +35,8 @@ rule generate_synthetic:
 rule extract_frames:
     input:
         unpack(get_extract_input),
+        # split or annotation files: editing one makes extraction stale
+        layout=lambda wc: layouts.layout_files(DATASETS[wc.dataset]),
     output:
         frames="results/frames/{dataset}/frames.u8",
         manifest="results/frames/{dataset}/manifest.parquet",
@@ -32,6 +51,13 @@ rule extract_frames:
         dataset=get_dataset_options,
         extract=get_extract_options,
         validation=get_validation_options,
+        # the listed videos on disk: adding a missing one (or replacing one) makes
+        # extraction stale; a generated dataset is an input folder instead
+        listing=lambda wc: (
+            ""
+            if DATASETS[wc.dataset]["format"] == "synthetic"
+            else layouts.listing_checksum(DATASETS[wc.dataset])
+        ),
     script:
         "../scripts/extract_frames.py"
 

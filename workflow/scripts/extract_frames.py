@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from vidcond.data.framestore import ExtractOptions, extract
-from vidcond.data.layouts import list_dataset
+from vidcond.data.layouts import list_dataset, manifest_summary
 from vidcond.data.splits import carve_validation
 from vidcond.workflow import run
 
@@ -14,9 +14,8 @@ def main(smk):
         Path(smk.output.manifest).parent,
         ExtractOptions(**smk.params.extract),
     )
-    bad = manifest[manifest["status"] != "ok"]
-    print(f"extracted {len(manifest) - len(bad)} videos; skipped {len(bad)}")
-    for row in bad.itertuples():
+    print(manifest_summary(smk.wildcards.dataset, smk.output.manifest))
+    for row in manifest[manifest["status"] != "ok"].itertuples():
         print(f"skipped {row.path}: {row.error}")
 
 

@@ -9,6 +9,8 @@ not fatal. A split-file path that would leave the dataset root is rejected.
 from __future__ import annotations
 
 import csv
+import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -112,8 +114,13 @@ def _finish(class_names: list[str], rows: list[dict], groups: dict | None = None
 
 
 def _ucf_style(list_dir: Path, video_dir: Path, split: int, subset, desc: str, groups=None) -> Listing:
-    class_lines = _read_lines(list_dir / "classInd.txt")
-    all_names = [line.split(maxsplit=1)[1] for line in class_lines]
+    class_path = list_dir / "classInd.txt"
+    all_names = []
+    for number, line in enumerate(_read_lines(class_path), start=1):
+        fields = line.split(maxsplit=1)
+        if len(fields) != 2:
+            raise DatasetLayoutError(f"{class_path}:{number}: expected '<index> <class name>', got {line!r}")
+        all_names.append(fields[1])
     by_lower = {n.lower(): n for n in all_names}
     names = _select_classes(all_names, subset, desc)
     rows = []
@@ -159,11 +166,24 @@ def list_hmdb51(opts: dict) -> Listing:
     for class_name, split_file in zip(all_names, split_files):
         for number, line in enumerate(_read_lines(split_file), start=1):
             # File names may hold spaces, '#', '!', '&', '(': the tag is the last field.
-            filename, tag = line.rsplit(maxsplit=1)
+            fields = line.rsplit(maxsplit=1)
+            if len(fields) != 2:
+                raise DatasetLayoutError(f"{split_file}:{number}: expected '<file name> <tag 0|1|2>', got {line!r}")
+            filename, tag = fields
             if tag in tags:
                 source = f"{split_file}:{number}"
                 rows.append(_video_row(video_dir, f"{class_name}/{filename}", class_name, tags[tag], source))
     return _finish(names, rows)
+
+
+KINETICS_COLUMNS = ("label", "youtube_id", "time_start", "time_end")
+
+
+def _csv_int(row: dict, column: str, source: str) -> int:
+    try:
+        return int(row[column])
+    except (TypeError, ValueError):
+        raise DatasetLayoutError(f"{source}: column {column!r}: {row[column]!r} is not a whole number") from None
 
 
 def list_kinetics400(opts: dict) -> Listing:
@@ -175,15 +195,23 @@ def list_kinetics400(opts: dict) -> Listing:
         if not path.is_file():
             raise DatasetLayoutError(f"missing annotation file {path}")
         with open(path, newline="", encoding="utf-8") as handle:
-            annotations[split_name] = list(csv.DictReader(handle))
+            reader = csv.DictReader(handle)
+            missing = [c for c in KINETICS_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise DatasetLayoutError(
+                    f"{path}:1: missing column {missing[0]!r} (header: {', '.join(reader.fieldnames or [])}; "
+                    f"needed: {', '.join(KINETICS_COLUMNS)})"
+                )
+            annotations[split_name] = list(reader)
     all_names = sorted({row["label"] for row in annotations["train"]})
     names = _select_classes(all_names, opts.get("classes"), "kinetics400")
     rows = []
     for split_name, records in annotations.items():
         for number, row in enumerate(records, start=2):  # line 1 is the header
-            stem = f"{row['youtube_id']}_{int(row['time_start']):06d}_{int(row['time_end']):06d}"
-            rel = f"{split_name}/{row['label']}/{stem}.mp4"
             source = f"{root / 'annotations' / split_name}.csv:{number}"
+            start, end = (_csv_int(row, column, source) for column in ("time_start", "time_end"))
+            stem = f"{row['youtube_id']}_{start:06d}_{end:06d}"
+            rel = f"{split_name}/{row['label']}/{stem}.mp4"
             split = "train" if split_name == "train" else "test"
             rows.append(_video_row(video_dir, rel, row["label"], split, source))
     return _finish(names, rows)
@@ -203,3 +231,136 @@ def list_dataset(opts: dict) -> Listing:
     if fmt not in ADAPTERS:
         raise DatasetLayoutError(f"unknown dataset format {fmt!r}; known: {sorted(ADAPTERS)}")
     return ADAPTERS[fmt](opts)
+
+
+# ---------------------------------------------------------------- checks before extraction
+
+# Per real format: the folder every root holds (its marker), the files read from it, and
+# where the videos are unless `videos` says otherwise.
+ROOT_LAYOUTS = {
+    "ucf101": {
+        "marker": "ucfTrainTestlist",
+        "files": ("classInd.txt", "trainlist0{split}.txt", "testlist0{split}.txt"),
+        "videos": "UCF-101",
+        "shape": "ucfTrainTestlist/ (classInd.txt, trainlist01.txt, ...) and UCF-101/<Class>/*.avi",
+    },
+    "hmdb51": {
+        "marker": "testTrainMulti_7030_splits",
+        "files": (),  # one <class>_test_split<n>.txt per class, globbed
+        "videos": "",
+        "shape": "testTrainMulti_7030_splits/ (<class>_test_split1.txt, ...) and <class>/*.avi",
+    },
+    "kinetics400": {
+        "marker": "annotations",
+        "files": ("train.csv", "val.csv"),
+        "videos": "",
+        "shape": "annotations/ (train.csv, val.csv) and {train,val}/<label>/*.mp4",
+    },
+}
+MAX_FOUND = 8  # entries of a folder named in a root hint
+
+
+def _entries(folder: Path) -> str:
+    names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
+    if not names:
+        return "nothing"
+    return ", ".join(names[:MAX_FOUND]) + (f", ... ({len(names) - MAX_FOUND} more)" if len(names) > MAX_FOUND else "")
+
+
+def layout_files(opts: dict) -> list[str]:
+    """The split or annotation files a real dataset's listing reads (none for synthetic)."""
+    fmt = opts["format"]
+    if fmt not in ROOT_LAYOUTS:
+        return []
+    layout, root = ROOT_LAYOUTS[fmt], Path(opts["root"])
+    marker = root / layout["marker"]
+    if fmt == "hmdb51":
+        return [str(p) for p in sorted(marker.glob(f"*_test_split{opts.get('split', 1)}.txt"))]
+    return [str(marker / name.format(split=opts.get("split", 1))) for name in layout["files"]]
+
+
+def root_problem(where: str, opts: dict) -> str | None:
+    """Why ``opts["root"]`` is not a root of its format (None when it is), with what the
+    root must hold, what was found, and the folder one level up or down that would do."""
+    fmt = opts["format"]
+    if fmt not in ROOT_LAYOUTS:
+        return None
+    layout, root = ROOT_LAYOUTS[fmt], Path(opts["root"])
+    head = f"config {where}.root: {root}"
+    if not root.is_dir():
+        return f"{head} is not a directory"
+    marker = layout["marker"]
+    if not (root / marker).is_dir():
+        lines = [
+            f"{head} is not a {fmt} root: it has no {marker}/",
+            f"  a {fmt} root holds {layout['shape']}",
+            f"  found in it: {_entries(root)}",
+        ]
+        if (root.parent / marker).is_dir():
+            lines.append(f"  root is one folder too low: did you mean root: {root.parent}?")
+        below = [p for p in sorted(root.iterdir()) if (p / marker).is_dir()]
+        if below:
+            lines.append(f"  root is one folder too high: did you mean root: {below[0]}?")
+        return "\n".join(lines)
+    files = layout_files(opts)
+    if fmt == "hmdb51" and not files:
+        return f"{head}: no *_test_split{opts.get('split', 1)}.txt in {root / marker}"
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        return f"{head}: missing {missing[0]} (found in {marker}/: {_entries(root / marker)})"
+    videos = Path(opts["videos"]) if opts.get("videos") else root / layout["videos"]
+    if not videos.is_dir():
+        return f"{head}: no video folder {videos} (set `videos` when the videos are elsewhere)"
+    if fmt == "kinetics400":
+        for path in files:
+            with open(path, newline="", encoding="utf-8") as handle:
+                header = next(csv.reader(handle), [])
+            absent = [c for c in KINETICS_COLUMNS if c not in header]
+            if absent:
+                return f"{path}:1: missing column {absent[0]!r} (header: {', '.join(header)})"
+    return None
+
+
+def listing_checksum(opts: dict) -> str:
+    """A digest of what extraction would read: every listed video with its split, label,
+    and its size and modification time on disk (0 when missing). It changes when a video
+    listed in a split file is added, removed or replaced, or a split file is edited."""
+    videos = list_dataset(opts).videos
+    digest = hashlib.sha256()
+    for row in videos.itertuples():
+        try:
+            stat = os.stat(row.path)
+            size, mtime = stat.st_size, stat.st_mtime_ns
+        except OSError:
+            size, mtime = -1, 0
+        digest.update(f"{row.video_id}\t{row.split}\t{row.label}\t{size}\t{mtime}\n".encode())
+    return digest.hexdigest()
+
+
+def skip_reason(row) -> str:
+    """``missing``, ``empty`` or ``undecodable``: why a manifest row was skipped."""
+    if row.error == "file not found" or not os.path.exists(row.path):
+        return "missing"
+    return "empty" if os.path.getsize(row.path) == 0 else "undecodable"
+
+
+def manifest_summary(name: str, manifest_path) -> str:
+    """One line: videos ok and skipped (by reason) of a dataset's frame-store manifest."""
+    manifest = pd.read_parquet(manifest_path, columns=["path", "status", "error"])
+    skipped = manifest[manifest["status"] != "ok"]
+    line = f"dataset {name}: {len(manifest) - len(skipped)} videos ok, {len(skipped)} skipped"
+    if len(skipped):
+        reasons = pd.Series([skip_reason(r) for r in skipped.itertuples()]).value_counts()
+        line += " (" + ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items())) + ")"
+    return f"{line}; manifest {manifest_path}"
+
+
+def extraction_summaries(names, since: float, frames_dir="results/frames") -> list[str]:
+    """Summary lines of the datasets whose manifest was written at or after ``since``
+    (those extracted by the current run)."""
+    lines = []
+    for name in names:
+        manifest = Path(frames_dir) / name / "manifest.parquet"
+        if manifest.exists() and manifest.stat().st_mtime >= since:
+            lines.append(manifest_summary(name, manifest))
+    return lines
