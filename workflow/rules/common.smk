@@ -9,13 +9,10 @@ from jsonschema import Draft202012Validator
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-<<<<<<< HEAD
-from vidcond.data.splits import validation_count
-from vidcond.protocols import SD_BASES, evaluation_protocols
-
-=======
 from vidcond import config_checks
 from vidcond.data import layouts
+from vidcond.data.splits import validation_count
+from vidcond.protocols import SD_BASES, evaluation_protocols
 
 # ---------------------------------------------------------------- checks before any job
 # A short message (key, value, allowed values, nearest name) instead of the schema dump of
@@ -25,7 +22,6 @@ with open(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 _problem = config_checks.schema_problem(config, _SCHEMA)
 if _problem:
     raise WorkflowError(_problem)
->>>>>>> h/checks
 validate(config, schema="../schemas/config.schema.yaml")
 _problems = config_checks.reference_problems(config, _SCHEMA["$defs"]["arch_name"]["enum"])
 if _problems:
