@@ -84,16 +84,16 @@ def test_an_unknown_architecture_is_named_with_its_key(where, edit):
     (problem,) = problems_of(cfg)
     lines = problem.splitlines()
     assert lines[0] == f"config {where}: unknown architecture 'miniC3d'"
-    assert "miniC3D_small" in lines[1]  # the `models` variants are allowed too
+    assert "miniC3D_wide" in lines[1]  # the `models` variants are allowed too
     assert lines[2] == "  did you mean 'miniC3D'?"
 
 
 def test_a_misspelt_model_option_is_checked_against_the_constructor():
     cfg = embedded_config()
-    cfg["models"]["miniC3D_small"]["nrom"] = "batch"  # a variant: checked against its `arch`
+    cfg["models"]["miniC3D_wide"]["nrom"] = "batch"  # a variant: checked against its `arch`
     cfg["models"]["i3d_r18"]["widht"] = 8
     assert problems_of(cfg) == [
-        "config models.miniC3D_small.nrom: unknown miniC3D option 'nrom'\n"
+        "config models.miniC3D_wide.nrom: unknown miniC3D option 'nrom'\n"
         "  allowed: channels, dropout, head, norm\n"
         "  did you mean 'norm'?",
         "config models.i3d_r18.widht: unknown i3d_r18 option 'widht'\n"

@@ -132,3 +132,11 @@ def test_condensed_preview_shows_the_stored_frames(tmp_path):
     red = ((pixels[..., 0] == 255) & (pixels[..., 1:] == 0).all(axis=2)).sum()
     # both rows drawn in full: four frames each, of equal area (text adds a few black pixels)
     assert red > 4 * 8 * 8 and 1.0 <= black / red < 1.2
+
+
+def test_claim_verdicts_are_coloured():
+    table = pd.DataFrame({"claim": ["a", "b", "c"], "holds": ["true", "false", "unresolved"]})
+    page = table_html(table, "results/claims.parquet")
+    for verdict in ("true", "false", "unresolved"):
+        assert f'<td class="holds-{verdict}">{verdict}</td>' in page
+    assert "td.holds-true { background: #c8ebc8; }" in page

@@ -127,12 +127,12 @@ def test_test_metrics_top1_top5_and_groups(tiny_store):
     table[0, (labels[0] + 1) % 4] = 1.0  # ... but the first
     metrics = measure_accuracy(FixedLogits(table), real, tiny_store.classes, batch_size=3)
     n = len(labels)
-    assert metrics["top1"] == pytest.approx(100 * (n - 1) / n)
-    assert metrics["top5"] == 100.0  # 4 classes: the label is always in the top 5
+    assert metrics["top1"] == pytest.approx((n - 1) / n) and metrics["n_test"] == n
+    assert metrics["top5"] == 1.0  # 4 classes: the label is always in the top 5
     groups = tiny_store.classes.set_index("label")["group"]
     first_group = groups[int(labels[0])]
     in_first = (pd.Series(labels.numpy()).map(groups) == first_group).sum()
-    assert metrics[f"top1_{first_group}"] == pytest.approx(100 * (in_first - 1) / in_first)
+    assert metrics[f"top1_{first_group}"] == pytest.approx((in_first - 1) / in_first)
 
 
 def test_training_is_deterministic_by_seed(tiny_store):
@@ -147,3 +147,21 @@ def test_training_is_deterministic_by_seed(tiny_store):
     (a_stats, a), (b_stats, b), (_, c) = run(0), run(0), run(1)
     assert torch.equal(a, b) and a_stats["steps"] == 2 * math.ceil(12 / 4)
     assert not torch.equal(a, c)
+
+
+@pytest.mark.parametrize("clips, batch, epochs, min_steps, expected", [(10, 10, 60, 300, 300), (50, 10, 60, 300, 60), (50, 10, 40, 0, 40), (7, 3, 1, 10, 4)])
+def test_min_steps_raises_the_epochs(clips, batch, epochs, min_steps, expected):
+    settings = TrainSettings(epochs=epochs, min_steps=min_steps)
+    assert settings.epochs_for(clips, batch) == expected
+
+
+def test_the_step_budget_is_what_the_run_made_and_the_schedule_stretches(tiny_store):
+    # 12 training videos at batch 8: 2 steps an epoch; 3 epochs asked, at least 9 steps
+    settings = TrainSettings(optimizer="sgd", lr=0.05, epochs=3, min_steps=9, batch_size=8, labels="hard", loss="ce",
+                             schedule="step", milestones=(0.8,))
+    model = build_model("miniC3D", tiny_store.num_classes, (4, 3, 16, 16), channels=[4, 8, 8])
+    stats = train(model, RealClips(tiny_store, 4, 2), settings, seed=0, progress=False, device=torch.device("cpu"))
+    assert stats["epochs_run"] == 5 and stats["steps"] == 10 and stats["batch_size"] == 8
+    # the milestone at 0.8 of the 5 epochs run (epoch 4), not of the 3 asked (epoch 2)
+    assert [lr_factor(settings, e, 5) for e in range(5)] == pytest.approx([1, 1, 1, 1, 0.1])
+    assert [lr_factor(settings, e) for e in range(3)] == pytest.approx([1, 1, 0.1])

@@ -29,6 +29,9 @@ th, td { padding: 2px 8px; border-bottom: 1px solid #ddd; white-space: nowrap; }
 th { background: #f0f0f0; position: sticky; top: 0; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr:hover td { background: #f7f7ff; }
+td.holds-true { background: #c8ebc8; }
+td.holds-false { background: #f4c4c4; }
+td.holds-unresolved { background: #e4e4e4; }
 """
 
 
@@ -60,6 +63,13 @@ def format_cell(value) -> str:
     return "" if value is None else str(value)
 
 
+def _cell_class(column: str, value, numeric: bool) -> str:
+    """``num`` for numbers; a claim's verdict (column ``holds``) is green, red or grey."""
+    if column == "holds":
+        return f' class="holds-{html.escape(str(value))}"'
+    return ' class="num"' if numeric else ""
+
+
 def table_html(table: pd.DataFrame, title: str) -> str:
     """A self-contained HTML page showing every row and column of ``table``."""
     numeric = [pd.api.types.is_numeric_dtype(dtype) for dtype in table.dtypes]
@@ -67,8 +77,8 @@ def table_html(table: pd.DataFrame, title: str) -> str:
     rows = []
     for values in table.itertuples(index=False):
         cells = (
-            ('<td class="num">' if is_num else "<td>") + html.escape(format_cell(v)) + "</td>"
-            for v, is_num in zip(values, numeric)
+            f"<td{_cell_class(column, v, is_num)}>" + html.escape(format_cell(v)) + "</td>"
+            for column, v, is_num in zip(table.columns, values, numeric)
         )
         rows.append(f"<tr>{''.join(cells)}</tr>")
     return (
