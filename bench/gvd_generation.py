@@ -66,13 +66,15 @@ def main() -> None:
         if not (model / "vidcond_diffusion.json").exists():
             frames = FrameStore(store)
             settings = DiffusionSettings.from_dict(config["diffusion"])
-            untrained = build_scratch(settings, frames.num_classes, frames.frame_size, seed=0)
+            num_frames = config["datasets"]["synthaction"]["clip"]["num_frames"]
+            untrained = build_scratch(settings, frames.num_classes, frames.frame_size, num_frames, seed=0)
             model = Path(scratch) / "model"
-            spec = {"source": "scratch", "num_classes": frames.num_classes, "patch": settings.patch, "resolution": list(untrained.resolution)}
+            spec = {"source": "scratch", "num_classes": frames.num_classes, "resolution": list(untrained.resolution)}
             write_model_dir(model, untrained, spec)
             print("untrained scratch denoiser (no trained model at --model)")
         print(f"{args.method}: generation seconds and peak memory per IPC ({args.threads} thread(s))")
         print(f"{'IPC':>4} {'videos':>7} {'gen s':>8} {'s/video':>8} {'peak MB':>9} {'device':>7}")
+        peaks = []
         for ipc in args.ipcs:
             cmd = [sys.executable, __file__, "--method", args.method, "--threads", str(args.threads), "--one", str(ipc), str(store), str(model)]
             result = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
@@ -81,6 +83,8 @@ def main() -> None:
                 f"{ipc:>4} {videos:>7} {result['generation_s']:>8.1f} {result['generation_s'] / videos:>8.3f} "
                 f"{result['generation_peak_mem_mb']:>9.0f} {result['device']:>7}"
             )
+            peaks.append(result["generation_peak_mem_mb"])
+        print(f"peak memory IPC {args.ipcs[-1]} / IPC {args.ipcs[0]}: {peaks[-1] / peaks[0]:.2f}x (GVD's claim: flat, target <= 1.1x)")
 
 
 if __name__ == "__main__":
