@@ -7,16 +7,18 @@ encoder_hidden_states=...).sample``, the signature of diffusers' ``UNet3DConditi
   (``unet/``, ``vae/``, ``text_encoder/``, ``tokenizer/``, ``scheduler/``), loaded with
   diffusers and transformers; the UNet is optionally fine-tuned on the dataset's training
   clips with class-name prompts (``prompt`` template, e.g. ``"a video of a person {class}"``).
-* ``scratch`` (the embedded generator): no weights exist offline, so a compact model is
-  trained in seconds. Its latent space (:class:`FramePCA`) is a per-frame PCA of the
-  training frames (linear, so decoding is exact on the kept components); its denoiser
-  (:class:`LatentDenoiser`) a residual MLP over the whole clip latent [D, T, 1, 1]. A learned
-  class embedding (:class:`ClassEmbedding`) stands in for the text encoder; its last row is
-  the empty prompt of classifier-free guidance.
+* ``scratch`` (the embedded generator, a stand-in for ModelScope that fits a CPU budget: no
+  video diffusion weights exist offline): its latent space (:class:`FramePCA`) is a
+  per-frame PCA of the training frames (linear, so decoding is exact on the kept
+  components); its denoiser (:class:`ClosedFormDenoiser`) is the optimal denoiser of the
+  empirical distribution of the class's training clip latents, computed in closed form
+  (nothing is trained), with a kernel-width floor so that samples blend neighbouring clips
+  rather than copy one. Prompts are one-hot class vectors, the last entry the empty prompt
+  of classifier-free guidance (all training clips).
 
 :func:`train_diffusion` is the ``diffusion`` stage: it writes a model directory (our
 ``vidcond_diffusion.json`` plus the parts in the hub layout) that :func:`load_diffusion`
-reads back. Training checkpoints every ``checkpoint_every`` steps and on SIGTERM.
+reads back. Fine-tuning checkpoints every ``checkpoint_every`` steps and on SIGTERM.
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDIMScheduler, UNet3DConditionModel
 from diffusers.configuration_utils import ConfigMixin, register_to_config
-from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.unets.unet_3d_condition import UNet3DConditionOutput
 from torch import nn
@@ -42,7 +43,7 @@ from tqdm import tqdm
 
 from .checkpoint import Checkpointer
 from .data.framestore import FrameStore
-from .data.sampling import random_clip, to_clip_tensor
+from .data.sampling import clip_span, fitting_stride, random_clip, to_clip_tensor
 from .io import write_json
 
 MODEL_FILE = "vidcond_diffusion.json"
@@ -57,7 +58,8 @@ class DiffusionSettings:
     source: str = "scratch"
     path: str | None = None  # modelscope: the local model directory
     prompt: str = "a video of a {class}"  # class-name prompt template (modelscope)
-    steps: int = 1500  # training steps (scratch) or fine-tuning steps (modelscope; 0: none)
+    # modelscope only: UNet fine-tuning (steps 0: none)
+    steps: int = 1500
     batch_size: int = 256
     lr: float = 1.0e-3
     checkpoint_every: int = 200
@@ -67,11 +69,11 @@ class DiffusionSettings:
     quality_samples: int = 8
     quality_steps: int = 25
     quality_cfg_scale: float = 1.0
-    # scratch only: PCA components per frame, frames the PCA is fitted to, denoiser size
+    # scratch only: PCA components per frame, frames the PCA is fitted to, the denoiser's
+    # smallest kernel width as a share of the distance between neighbouring training clips
     latent_dims: int = 64
     pca_frames: int = 20000
-    width: int = 512
-    blocks: int = 3
+    bandwidth: float = 0.0
     beta_schedule: str = "linear"
     train_timesteps: int = 1000
 
@@ -92,24 +94,11 @@ class DiffusionSettings:
 # ---------------------------------------------------------------- the embedded generator
 
 
-class ClassEmbedding(ModelMixin, ConfigMixin):
-    """Stands in for the text encoder: one learned token per class, the last for the empty prompt."""
-
-    @register_to_config
-    def __init__(self, num_classes: int, dim: int):
-        super().__init__()
-        self.table = nn.Embedding(num_classes + 1, dim)
-
-    def forward(self, labels: torch.Tensor) -> torch.Tensor:
-        return self.table(labels)[:, None]  # [B, 1, dim], like a one-token prompt
-
-
 class FramePCA(ModelMixin, ConfigMixin):
     """The latent space of the embedded generator: per-frame PCA of the training frames, the
     components scaled by one factor to unit mean variance (not whitened: distances stay
-    pixel distances, and the denoiser's loss weighs components by their share of the
-    pixels). Linear, so decoding is exact on the kept subspace; a clip becomes a latent
-    [D, T, 1, 1] (D components per frame)."""
+    pixel distances). Linear, so decoding is exact on the kept subspace; a clip becomes a
+    latent [D, T, 1, 1] (D components per frame)."""
 
     @register_to_config
     def __init__(self, pixels: int, dims: int):
@@ -140,43 +129,22 @@ class FramePCA(ModelMixin, ConfigMixin):
         return (latents * self.scale) @ self.components + self.mean
 
 
-class ResidualBlock(nn.Module):
-    """LayerNorm, scale/shift by the embedding, two linear layers, residual."""
-
-    def __init__(self, width: int, emb_dim: int):
-        super().__init__()
-        self.norm = nn.LayerNorm(width, elementwise_affine=False)
-        self.film = nn.Linear(emb_dim, 2 * width)
-        self.inner = nn.Linear(width, 2 * width)
-        self.outer = nn.Linear(2 * width, width)
-
-    def forward(self, h: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
-        scale, shift = self.film(emb).chunk(2, dim=1)
-        return h + self.outer(F.silu(self.inner(self.norm(h) * (1 + scale) + shift)))
-
-
-def dct_matrix(n: int) -> torch.Tensor:
-    """The orthonormal DCT-II matrix [n, n] (rows: frequencies)."""
-    k, i = torch.arange(n)[:, None].double(), torch.arange(n)[None].double()
-    m = torch.cos(math.pi * (2 * i + 1) * k / (2 * n)) * math.sqrt(2 / n)
-    m[0] /= math.sqrt(2)
-    return m.float()
-
-
-class LatentDenoiser(ModelMixin, ConfigMixin):
-    """A residual MLP over the whole clip latent with the call signature of
+class ClosedFormDenoiser(ModelMixin, ConfigMixin):
+    """The optimal denoiser of the training clips, with the call signature of
     ``UNet3DConditionModel``: ``sample`` [B, D, T, 1, 1], the timestep and
-    ``encoder_hidden_states`` [B, L, cond_dim] (pooled) in; the noise estimate ε̂ out.
+    ``encoder_hidden_states`` [B, L, num_classes + 1] (one-hot class prompts, the last
+    column the empty prompt; pooled over L) in, the noise estimate ε̂ out.
 
-    Preconditioned by the latent's variance s² per component and temporal frequency
-    (``data_variance`` [D, T], in the orthonormal DCT over the frames, around the class means;
-    set from the training clips), and a learned mean μ of the prompt's clips (initialised
-    at the class means): in that basis, with x' = x_t − √ᾱ·μ,
-    x̂₀ = μ + w·x' + σ_post·F(c_in·x'), with the Wiener gain
-    w = √ᾱ·s²/(ᾱ·s² + 1 − ᾱ), the posterior std σ_post = s·√((1 − ᾱ)/(ᾱ·s² + 1 − ᾱ)) and
-    c_in = 1/√(ᾱ·s² + 1 − ᾱ). The linear part is the exact denoiser of a Gaussian with those
-    variances (frames strongly correlated, as in real clips), so the network only learns
-    the correction at every noise level; ε̂ = (x_t − √ᾱ·x̂₀)/√(1 − ᾱ) in the frame basis.
+    With y = x_t/√ᾱ_t = x₀ + σ_t·ε (σ_t² = (1 − ᾱ_t)/ᾱ_t) and the prompt's training clips
+    x₀⁽ⁱ⁾ as the data distribution (uniform over the class; over all clips for the empty
+    prompt), E[x₀ | x_t] = Σ_i w_i·x₀⁽ⁱ⁾ with w = softmax_i(−‖y − x₀⁽ⁱ⁾‖² / (2·s²)) and
+    s = σ_t: the exact posterior mean, so sampling draws training clips. ``min_sigma``
+    (s = max(σ_t, min_sigma)) keeps the weights from sharpening beyond that distance, so
+    that the last steps blend the training clips within about ``min_sigma`` of the sample
+    instead of snapping to one (0: the exact denoiser). ε̂ = (x_t − √ᾱ_t·x̂₀)/√(1 − ᾱ_t).
+
+    The training clips are stored as the latents of the training frames
+    (``frame_latents`` [frames, D]) and the frame indices of every clip window (``windows``).
     """
 
     @register_to_config
@@ -184,48 +152,56 @@ class LatentDenoiser(ModelMixin, ConfigMixin):
         self,
         latent_dims: int = 64,
         num_frames: int = 8,
-        width: int = 512,
-        blocks: int = 3,
-        cond_dim: int = 128,
+        num_classes: int = 10,
+        num_train_frames: int = 1,
+        num_train_clips: int = 1,
         num_train_timesteps: int = 1000,
         beta_schedule: str = "linear",
     ):
         super().__init__()
         alpha_bar = DDIMScheduler(num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule).alphas_cumprod
         self.register_buffer("alpha_bar", alpha_bar.float(), persistent=False)
-        self.register_buffer("data_variance", torch.ones(latent_dims, num_frames))
-        self.register_buffer("dct", dct_matrix(num_frames), persistent=False)
-        emb_dim = width
-        self.time_proj = Timesteps(128, flip_sin_to_cos=True, downscale_freq_shift=0)
-        self.time_embedding = TimestepEmbedding(128, emb_dim)
-        self.cond_embedding = nn.Linear(cond_dim, emb_dim)
-        self.proj_in = nn.Linear(latent_dims * num_frames, width)
-        self.layers = nn.ModuleList(ResidualBlock(width, emb_dim) for _ in range(blocks))
-        self.norm_out = nn.LayerNorm(width)
-        self.proj_out = nn.Linear(width, latent_dims * num_frames)
-        self.class_mean = nn.Linear(cond_dim, latent_dims * num_frames)  # μ of the prompt's clips
+        self.register_buffer("frame_latents", torch.zeros(num_train_frames, latent_dims))
+        self.register_buffer("windows", torch.zeros(num_train_clips, num_frames, dtype=torch.long))
+        self.register_buffer("labels", torch.zeros(num_train_clips, dtype=torch.long))
+        self.register_buffer("min_sigma", torch.zeros(()))
+        self._clips = None
+
+    def set_training_clips(self, frame_latents: torch.Tensor, windows: torch.Tensor, labels: torch.Tensor, min_sigma: float) -> None:
+        self.frame_latents.copy_(frame_latents)
+        self.windows.copy_(windows)
+        self.labels.copy_(labels)
+        self.min_sigma.fill_(min_sigma)
+        self._clips = None
+
+    def _apply(self, fn, *args, **kwargs):  # a device move or a reload drops the cached clips
+        self._clips = None
+        return super()._apply(fn, *args, **kwargs)
+
+    def training_clips(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training clip latents [N, D·T] (in the order of a latent [D, T]) and the class
+        prior [num_classes + 1, N] (each row uniform over its clips)."""
+        if self._clips is None:
+            clips = self.frame_latents[self.windows].transpose(1, 2).flatten(1)
+            member = F.one_hot(self.labels, self.config.num_classes + 1).T.float()
+            member[-1] = 1.0  # the empty prompt: every clip
+            self._clips = (clips, member / member.sum(1, keepdim=True))
+        return self._clips
 
     def predict_x0(self, sample: torch.Tensor, timestep: torch.Tensor, encoder_hidden_states: torch.Tensor) -> torch.Tensor:
         """x̂₀ [B, D, T, 1, 1] from x_t at integer timesteps [B]."""
-        alpha_bar = self.alpha_bar[timestep.long()].to(sample.dtype).view(-1, 1, 1)
-        var = self.data_variance.to(sample.dtype)[None]
-        total = alpha_bar * var + 1 - alpha_bar  # the variance of x_t per component and frequency
-        x_t = sample[..., 0, 0] @ self.dct.T  # [B, D, T] over temporal frequencies
-        prompt = encoder_hidden_states.mean(dim=1)
-        mean = self.class_mean(prompt).view_as(x_t)
-        x_t = x_t - alpha_bar.sqrt() * mean
-        emb = self.time_embedding(self.time_proj(timestep).to(sample.dtype))
-        emb = F.silu(emb + self.cond_embedding(prompt))
-        h = self.proj_in((x_t / total.sqrt()).flatten(1))
-        for layer in self.layers:
-            h = layer(h, emb)
-        correction = self.proj_out(self.norm_out(h)).view_as(x_t)
-        x0 = mean + alpha_bar.sqrt() * var / total * x_t + (var * (1 - alpha_bar) / total).sqrt() * correction
-        return (x0 @ self.dct)[..., None, None]
+        clips, prior = self.training_clips()
+        alpha_bar = self.alpha_bar.to(sample.device)[timestep.long()].to(sample.dtype)[:, None]
+        y = sample.flatten(1) / alpha_bar.sqrt()
+        variance = ((1 - alpha_bar) / alpha_bar).clamp_min(self.min_sigma**2)
+        weights = encoder_hidden_states.mean(dim=1) @ prior  # [B, N]: the prompt's prior over clips
+        # −‖y − x₀⁽ⁱ⁾‖²/(2s²) up to the term in ‖y‖², which the softmax ignores
+        logits = (2 * y @ clips.T - clips.pow(2).sum(1)) / (2 * variance) + weights.log()
+        return (logits.softmax(dim=1) @ clips).view_as(sample)
 
     def forward(self, sample, timestep, encoder_hidden_states, return_dict: bool = True):
         timestep = torch.as_tensor(timestep, device=sample.device).reshape(-1).expand(sample.shape[0])
-        alpha_bar = self.alpha_bar[timestep.long()].to(sample.dtype).view(-1, 1, 1, 1, 1)
+        alpha_bar = self.alpha_bar.to(sample.device)[timestep.long()].to(sample.dtype).view(-1, 1, 1, 1, 1)
         x0 = self.predict_x0(sample, timestep, encoder_hidden_states)
         eps = (sample - alpha_bar.sqrt() * x0) / (1 - alpha_bar).sqrt()
         return UNet3DConditionOutput(sample=eps) if return_dict else (eps,)
@@ -261,6 +237,11 @@ class VideoDiffusion:
     def latent_shape(self, num_frames: int) -> tuple[int, int, int, int]:
         raise NotImplementedError
 
+    @property
+    def device(self) -> torch.device:
+        """Where the denoiser runs (its first parameter or buffer)."""
+        return next(iter([*self.unet.parameters(), *self.unet.buffers()])).device
+
     def resize(self, clips: torch.Tensor) -> torch.Tensor:
         """Clips at the model's resolution."""
         if tuple(clips.shape[-2:]) == tuple(self.resolution):
@@ -271,15 +252,16 @@ class VideoDiffusion:
 
 
 class ScratchDiffusion(VideoDiffusion):
-    """:class:`LatentDenoiser` in the :class:`FramePCA` latent, conditioned by class."""
+    """:class:`ClosedFormDenoiser` in the :class:`FramePCA` latent; the prompts are one-hot
+    class vectors (the last entry: the empty prompt)."""
 
-    def __init__(self, unet: LatentDenoiser, latent_space: FramePCA, class_embedding: ClassEmbedding, scheduler: DDIMScheduler, resolution):
-        self.unet, self.latent_space, self.class_embedding, self.scheduler = unet, latent_space, class_embedding, scheduler
+    def __init__(self, unet: ClosedFormDenoiser, latent_space: FramePCA, scheduler: DDIMScheduler, resolution):
+        self.unet, self.latent_space, self.scheduler = unet, latent_space, scheduler
         self.resolution = tuple(resolution)
 
     @property
     def num_classes(self) -> int:
-        return self.class_embedding.config.num_classes
+        return self.unet.config.num_classes
 
     def encode(self, clips):
         clips = self.resize(clips).to(self.latent_space.mean.device)
@@ -291,19 +273,15 @@ class ScratchDiffusion(VideoDiffusion):
         return frames.unflatten(2, (3, *self.resolution)).clamp(0, 1)
 
     def condition(self, labels):
-        return self.class_embedding(labels.to(self.class_embedding.device))
+        return F.one_hot(labels.long(), self.num_classes + 1).float()[:, None].to(self.device)
 
     def uncondition(self, n):
-        null = torch.full((n,), self.num_classes, dtype=torch.long, device=self.class_embedding.device)
-        return self.class_embedding(null)
+        return self.condition(torch.full((n,), self.num_classes, dtype=torch.long))
 
     def latent_shape(self, num_frames):
         if num_frames != self.unet.config.num_frames:
             raise ValueError(f"the embedded denoiser generates {self.unet.config.num_frames} frames, not {num_frames}")
         return (self.latent_space.config.dims, num_frames, 1, 1)
-
-    def trainable(self) -> list[nn.Module]:
-        return [self.unet, self.class_embedding]
 
 
 class ModelScopeDiffusion(VideoDiffusion):
@@ -377,7 +355,7 @@ def load_diffusion(model_dir, class_names, device=None) -> VideoDiffusion:
             raise ValueError(f"the diffusion model knows {spec['num_classes']} classes, the dataset has {len(class_names)}")
         parts = [
             cls.from_pretrained(model_dir / sub, **LOAD).to(device).eval().requires_grad_(False)
-            for cls, sub in ((LatentDenoiser, "unet"), (FramePCA, "vae"), (ClassEmbedding, "text_encoder"))
+            for cls, sub in ((ClosedFormDenoiser, "unet"), (FramePCA, "vae"))
         ]
         return ScratchDiffusion(*parts, DDIMScheduler.from_pretrained(model_dir / "scheduler"), spec["resolution"])
     base = Path(spec["base"])
@@ -406,36 +384,31 @@ class TrainingClips:
             return self.encode(to_clip_tensor(np.stack(frames))), labels
 
 
-class TrainingLatents(TrainingClips):
-    """The same random clips, cut from the latents of every training frame (encoded once)."""
+def clip_windows(videos, num_frames: int, stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every clip window of the training videos (frames stored video after video): the frame
+    indices [N, num_frames], the label and the video (row of ``videos``) of each window."""
+    windows, labels, video_ids = [], [], []
+    starts = np.concatenate([[0], np.cumsum(videos["n_stored"].to_numpy())[:-1]])
+    for row, (start, n, label) in enumerate(zip(starts, videos["n_stored"], videos["label"])):
+        step = fitting_stride(int(n), num_frames, stride)
+        for first in range(max(int(n) - clip_span(num_frames, step), 0) + 1):
+            windows.append(start + np.minimum(first + step * np.arange(num_frames), int(n) - 1))
+            labels.append(label)
+            video_ids.append(row)
+    return np.stack(windows), np.asarray(labels), np.asarray(video_ids)
 
-    def __init__(self, store: FrameStore, clip: dict, model: ScratchDiffusion, chunk: int = 4096):
-        super().__init__(store, clip, model.encode)
-        frames = _train_frames(store, self.videos)
-        with torch.no_grad():
-            self.table = torch.cat([model.latent_space.encode_frames(_frame_pixels(model, frames[i : i + chunk])) for i in range(0, len(frames), chunk)])
-        self.starts = np.concatenate([[0], np.cumsum(self.videos["n_stored"].to_numpy())[:-1]])
 
-    def statistics(self, dct: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Over every training clip window's latent per component and temporal frequency
-        (rows of ``dct``): the mean of each class and of all clips (the empty prompt, last)
-        [num_classes + 1, D, T], and the variance around the class means [D, T]."""
-        span = (self.num_frames - 1) * self.stride + 1
-        windows = [
-            (start + first + np.arange(self.num_frames) * self.stride, label)
-            for start, n, label in zip(self.starts, self.videos["n_stored"], self.videos["label"])
-            for first in range(int(n) - span + 1)
-        ]
-        clips = self.table[torch.from_numpy(np.stack([w for w, _ in windows]))].transpose(1, 2) @ dct.T  # [N, D, T]
-        labels = torch.tensor([label for _, label in windows])
-        means = torch.stack([clips[labels == c].mean(0) for c in range(num_classes)] + [clips.mean(0)])
-        return means, (clips - means[labels]).var(dim=0).clamp_min(1e-6)
-
-    def batch(self, n: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        rows = rng.integers(len(self.videos), size=n)
-        index = np.stack([self.starts[r] + random_clip(int(self.videos["n_stored"].iat[r]), self.num_frames, self.stride, rng) for r in rows])
-        labels = torch.as_tensor(self.videos["label"].to_numpy()[rows], dtype=torch.long)
-        return self.table[torch.from_numpy(index)].transpose(1, 2)[..., None, None], labels
+def neighbour_distance(clips: torch.Tensor, labels: np.ndarray, video_ids: np.ndarray) -> float:
+    """The median over clips [N, ...] of the distance to the nearest clip of the same class
+    from another video (how far apart distinct training clips are)."""
+    nearest = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        distances = torch.cdist(clips[members].flatten(1), clips[members].flatten(1))
+        same_video = torch.from_numpy(video_ids[members][:, None] == video_ids[members][None])
+        nearest.append(distances.masked_fill(same_video, float("inf")).min(dim=1).values)
+    nearest = torch.cat(nearest)
+    return float(nearest[torch.isfinite(nearest)].median()) if torch.isfinite(nearest).any() else 0.0
 
 
 def _train_frames(store: FrameStore, videos) -> np.ndarray:
@@ -449,45 +422,51 @@ def _frame_pixels(model: ScratchDiffusion, frames: np.ndarray) -> torch.Tensor:
     return clips[0].flatten(1)
 
 
-def build_scratch(settings: DiffusionSettings, num_classes: int, frame_size, num_frames: int, seed: int) -> ScratchDiffusion:
-    """The embedded generator, untrained (its PCA latent unfitted)."""
+def build_scratch(settings: DiffusionSettings, num_classes: int, frame_size, num_frames: int, train_frames: int, train_clips: int) -> ScratchDiffusion:
+    """The embedded generator, empty (its PCA latent unfitted, its training clips zero)."""
     resolution = tuple(settings.resolution or frame_size)
-    torch.manual_seed(seed)
-    cond_dim = 128
-    unet = LatentDenoiser(
+    unet = ClosedFormDenoiser(
         latent_dims=settings.latent_dims,
         num_frames=num_frames,
-        width=settings.width,
-        blocks=settings.blocks,
-        cond_dim=cond_dim,
+        num_classes=num_classes,
+        num_train_frames=train_frames,
+        num_train_clips=train_clips,
         num_train_timesteps=settings.train_timesteps,
         beta_schedule=settings.beta_schedule,
     )
     latent_space = FramePCA(3 * resolution[0] * resolution[1], settings.latent_dims)
-    embedding = ClassEmbedding(num_classes, cond_dim)
     scheduler = DDIMScheduler(
         num_train_timesteps=settings.train_timesteps,
         beta_schedule=settings.beta_schedule,
-        clip_sample=False,  # whitened latents are not bounded
+        clip_sample=False,  # PCA latents are not bounded
         set_alpha_to_one=True,
         timestep_spacing="trailing",  # the first sampling step starts from pure noise
     )
-    return ScratchDiffusion(unet, latent_space, embedding, scheduler, resolution)
+    return ScratchDiffusion(unet, latent_space, scheduler, resolution)
 
 
-def fit_latent_space(model: ScratchDiffusion, store: FrameStore, max_frames: int, seed: int) -> float:
-    """Fit the PCA latent to (at most ``max_frames`` evenly spaced) training frames; the
-    share of the frames' variance it keeps."""
+@torch.no_grad()
+def fit_scratch(store: FrameStore, clip: dict, opts: DiffusionSettings, seed: int, chunk: int = 4096) -> tuple[ScratchDiffusion, dict]:
+    """The embedded generator of the store's training clips: the PCA latent fitted to (at
+    most ``pca_frames`` evenly spaced) training frames, the denoiser given every training
+    clip window; ``min_sigma`` = ``bandwidth`` × the training clips' neighbour distance."""
     videos = store.videos("train")
     frames = _train_frames(store, videos)
-    keep = np.linspace(0, len(frames) - 1, min(max_frames, len(frames))).round().astype(int)
-    return model.latent_space.fit(_frame_pixels(model, frames[keep]), seed)
+    windows, labels, video_ids = clip_windows(videos, clip["num_frames"], clip["stride"])
+    model = build_scratch(opts, store.num_classes, store.frame_size, clip["num_frames"], len(frames), len(windows))
+    keep = np.linspace(0, len(frames) - 1, min(opts.pca_frames, len(frames))).round().astype(int)
+    torch.manual_seed(seed)
+    variance_kept = model.latent_space.fit(_frame_pixels(model, frames[keep]), seed)
+    latents = torch.cat([model.latent_space.encode_frames(_frame_pixels(model, frames[i : i + chunk])) for i in range(0, len(frames), chunk)])
+    windows = torch.from_numpy(windows)
+    spacing = neighbour_distance(latents[windows], labels, video_ids)
+    model.unet.set_training_clips(latents, windows, torch.from_numpy(labels), opts.bandwidth * spacing)
+    return model, {"latent_variance_kept": variance_kept, "train_clips": len(windows), "neighbour_distance": spacing, "min_sigma": opts.bandwidth * spacing}
 
 
 def denoising_loss(model: VideoDiffusion, latents: torch.Tensor, labels: torch.Tensor, class_dropout: float, generator: torch.Generator) -> torch.Tensor:
-    """MSE of the denoiser's target at random timesteps (ε; v for the embedded denoiser);
-    ``class_dropout`` of the prompts are empty."""
-    device = next(model.unet.parameters()).device
+    """MSE of the noise estimate at random timesteps; ``class_dropout`` of the prompts are empty."""
+    device = model.device
     latents = latents.to(device)
     noise = torch.randn(latents.shape, generator=generator).to(device)
     timesteps = torch.randint(0, model.scheduler.config.num_train_timesteps, (len(latents),), generator=generator)
@@ -496,41 +475,31 @@ def denoising_loss(model: VideoDiffusion, latents: torch.Tensor, labels: torch.T
     cond = model.condition(labels)
     if drop.any():
         cond = torch.where(drop.to(device)[:, None, None], model.uncondition(len(labels)), cond)
-    timesteps = timesteps.to(device)
-    if isinstance(model.unet, LatentDenoiser):  # the clean latent's error: pixel-scaled
-        return F.mse_loss(model.unet.predict_x0(noisy, timesteps, cond), latents)
-    pred = model.unet(noisy, timesteps, encoder_hidden_states=cond).sample
+    pred = model.unet(noisy, timesteps.to(device), encoder_hidden_states=cond).sample
     return F.mse_loss(pred.float(), noise.float())
 
 
 def train_diffusion(
     store_dir, out_dir, meta_path, *, settings: dict, clip: dict, seed: int, teacher_stem=None, work_dir=None, device=None, progress=True
 ) -> dict:
-    """The ``diffusion`` stage: train (scratch) or fine-tune (modelscope) the denoiser on the
-    training clips and write the model directory ``out_dir`` and its summary ``meta_path``
-    (with the samples' quality, :func:`sample_quality`, judged by the teacher ``teacher_stem``)."""
+    """The ``diffusion`` stage: build the embedded generator (scratch: nothing to train, see
+    :class:`ClosedFormDenoiser`) or fine-tune ModelScope's UNet on the training clips, and
+    write the model directory ``out_dir`` and its summary ``meta_path`` (with the samples'
+    quality, :func:`sample_quality`, judged by the teacher ``teacher_stem``)."""
     store = FrameStore(store_dir)
     opts = DiffusionSettings.from_dict(settings)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     class_names = store.classes.sort_values("label")["name"].tolist()
     started = time.perf_counter()
-    extra = {}
+    extra, losses = {}, []
     if opts.source == "scratch":
-        model = build_scratch(opts, store.num_classes, store.frame_size, clip["num_frames"], seed)
-        extra["latent_variance_kept"] = fit_latent_space(model, store, opts.pca_frames, seed)
-        for module in (model.unet, model.latent_space, model.class_embedding):
+        model, extra = fit_scratch(store, clip, opts, seed)
+        for module in (model.unet, model.latent_space):
             module.to(device)
-        data = TrainingLatents(store, clip, model)
-        means, variance = data.statistics(model.unet.dct, store.num_classes)
-        model.unet.data_variance.copy_(variance)
-        with torch.no_grad():  # the class means start exact: class_mean(embedding of c) = μ_c
-            table = model.class_embedding.table.weight
-            model.unet.class_mean.weight.copy_(torch.linalg.lstsq(table, means.flatten(1)).solution.T)
-            model.unet.class_mean.bias.zero_()
     else:
         model = _load_modelscope(Path(opts.path), Path(opts.path) / "unet", class_names, opts.prompt, opts.resolution, device)
-        data = TrainingClips(store, clip, model.encode)
-    losses = _train_steps(model, model.trainable(), data, opts, seed, work_dir, progress) if opts.steps else []
+        if opts.steps:
+            losses = _train_steps(model, model.trainable(), TrainingClips(store, clip, model.encode), opts, seed, work_dir, progress)
     wall = time.perf_counter() - started
     spec = {
         "source": opts.source,
@@ -541,13 +510,14 @@ def train_diffusion(
         "class_names": class_names,
         "resolution": list(model.resolution),
         "latent": "per-frame PCA" if opts.source == "scratch" else "VAE",
+        "denoiser": "closed-form optimal denoiser of the training clips" if opts.source == "scratch" else "UNet3DConditionModel",
     }
     write_model_dir(Path(out_dir), model, spec)
     summary = {
         **spec,
         **extra,
         "settings": asdict(opts),
-        "steps": opts.steps,
+        "steps": opts.steps if opts.source == "modelscope" else 0,
         "train_seconds": wall,
         "final_loss": float(np.mean(losses[-50:])) if losses else None,
         "unet_parameters": sum(p.numel() for p in model.unet.parameters()),
@@ -559,6 +529,7 @@ def train_diffusion(
             model, store, teacher_stem, clip, opts.quality_samples, steps=opts.quality_steps, cfg_scale=opts.quality_cfg_scale, seed=seed
         )
         summary["quality"] = quality
+    summary["seconds"] = time.perf_counter() - started
     write_json(meta_path, summary)
     if work_dir is not None:
         shutil.rmtree(work_dir, ignore_errors=True)
@@ -578,7 +549,7 @@ def sample_quality(model: VideoDiffusion, store: FrameStore, teacher_stem, clip:
     from .training import RealClips
 
     teacher = load_model(teacher_stem)
-    device = next(model.unet.parameters()).device
+    device = model.device
     num_frames = clip["num_frames"]
     labels = torch.arange(store.num_classes).repeat_interleave(per_class)
     noise = torch.randn((len(labels), *model.latent_shape(num_frames)), generator=torch.Generator().manual_seed(seed))
@@ -673,7 +644,6 @@ def write_model_dir(out_dir: Path, model: VideoDiffusion, spec: dict) -> None:
     if spec["source"] == "scratch":
         model.unet.save_pretrained(tmp / "unet")
         model.latent_space.save_pretrained(tmp / "vae")
-        model.class_embedding.save_pretrained(tmp / "text_encoder")
         model.scheduler.save_pretrained(tmp / "scheduler")
     elif spec["finetuned"]:
         model.unet.save_pretrained(tmp / "unet")

@@ -89,7 +89,7 @@ def sample(
     """
     scheduler = model.scheduler
     scheduler.set_timesteps(steps)
-    device = next(model.unet.parameters()).device
+    device = model.device
     timesteps = scheduler.timesteps
     start = 0
     x = noise.to(device) * scheduler.init_noise_sigma
