@@ -181,22 +181,26 @@ class ClosedFormDenoiser(ModelMixin, ConfigMixin):
     def training_clips(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The training clip latents [N, D·T] (in the order of a latent [D, T]) and the class
         prior [num_classes + 1, N] (each row uniform over its clips)."""
-        if self._clips is None:
+        clips, _, prior = self._training_clips()
+        return clips, prior
+
+    def _training_clips(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self._clips is None:  # gathered once (with their squared norms): every step uses them
             clips = self.frame_latents[self.windows].transpose(1, 2).flatten(1)
             member = F.one_hot(self.labels, self.config.num_classes + 1).T.float()
             member[-1] = 1.0  # the empty prompt: every clip
-            self._clips = (clips, member / member.sum(1, keepdim=True))
+            self._clips = (clips, clips.pow(2).sum(1), member / member.sum(1, keepdim=True))
         return self._clips
 
     def predict_x0(self, sample: torch.Tensor, timestep: torch.Tensor, encoder_hidden_states: torch.Tensor) -> torch.Tensor:
         """x̂₀ [B, D, T, 1, 1] from x_t at integer timesteps [B]."""
-        clips, prior = self.training_clips()
+        clips, norms, prior = self._training_clips()
         alpha_bar = self.alpha_bar.to(sample.device)[timestep.long()].to(sample.dtype)[:, None]
         y = sample.flatten(1) / alpha_bar.sqrt()
         variance = ((1 - alpha_bar) / alpha_bar).clamp_min(self.min_sigma**2)
         weights = encoder_hidden_states.mean(dim=1) @ prior  # [B, N]: the prompt's prior over clips
         # −‖y − x₀⁽ⁱ⁾‖²/(2s²) up to the term in ‖y‖², which the softmax ignores
-        logits = (2 * y @ clips.T - clips.pow(2).sum(1)) / (2 * variance) + weights.log()
+        logits = (2 * y @ clips.T - norms) / (2 * variance) + weights.log()
         return (logits.softmax(dim=1) @ clips).view_as(sample)
 
     def forward(self, sample, timestep, encoder_hidden_states, return_dict: bool = True):
