@@ -4,16 +4,16 @@ One denoising loop of ours over a diffusers scheduler (:func:`sample`) serves th
 diffusion methods: plain class prompts (``gvd_naive``), a noised prototype as the starting
 latent (``gvd_knoise``, D4M-style) and guidance towards k-means centroids (``gvd``).
 
-Guidance (our reconstruction; the paper's equations did not survive extraction, the
-official MGD3 code gives the form). At a step with timestep t and ᾱ_t, with the
-classifier-free-guided noise estimate ε̂ and x̂₀ = (x_t − √(1−ᾱ_t)·ε̂)/√ᾱ_t::
+Guidance (MGD3's DDIM form, recovered from its official code; GVD adds the frame-wise
+decay). At a step with timestep t and ᾱ_t, with the classifier-free-guided noise estimate
+ε̂ and x̂₀ = (x_t − √(1−ᾱ_t)·ε̂)/√ᾱ_t, the plain DDIM step's x_{t−1} is moved by::
 
-    ε̃ = ε̂ − k·(m − x̂₀),   k = λ·ρ_t·λ_f,   ρ_t = √(ᾱ_t / (1−ᾱ_t))
+    g_t = λ·λ_f·√ᾱ_t·(m − x̂₀)
 
-so that the x̂₀ implied by ε̃ is x̂₀ + λ·λ_f·(m − x̂₀): it moves the share λ·λ_f of the way
-towards the centroid m (a sign error would push it away). Guidance acts on the first
-``stop`` share of the steps only (the high-noise ones); λ_f decays linearly over the frames
-from 1 at the first frame to ``decay_end`` at the last (1 everywhere without decay).
+towards the centroid m (applied to x_{t−1}, not to ε̂: an ε-space correction is largely
+undone by the DDIM step's direction term). Guidance acts on the first ``stop`` share of
+the steps only (the high-noise ones); λ_f decays linearly over the frames from 1 at the
+first frame to ``decay_end`` at the last (1 everywhere without decay).
 
 MVIC (multi-video instance composition): G·IPC videos are generated per class and split
 into groups of G; member i of a group gives ``pattern[i]`` consecutive frames, and the
@@ -38,13 +38,12 @@ def frame_coefficients(num_frames: int, decay: bool = True, decay_end: float = 0
     return torch.linspace(1.0, decay_end, num_frames)
 
 
-def guide_noise(eps: torch.Tensor, x_t: torch.Tensor, alpha_bar: float | torch.Tensor, centroid: torch.Tensor, strength: torch.Tensor) -> torch.Tensor:
-    """ε̃ = ε̂ − λ·λ_f·ρ_t·(m − x̂₀) for latents [B, C, F, h, w]; ``strength`` is λ·λ_f per frame [F]."""
+def guidance_pull(eps: torch.Tensor, x_t: torch.Tensor, alpha_bar: float | torch.Tensor, centroid: torch.Tensor, strength: torch.Tensor) -> torch.Tensor:
+    """g = λ·λ_f·√ᾱ_t·(m − x̂₀) for latents [B, C, F, h, w]; ``strength`` is λ·λ_f per frame [F]."""
     alpha_bar = torch.as_tensor(alpha_bar, dtype=eps.dtype, device=eps.device)
     x0 = predicted_x0(eps, x_t, alpha_bar)
-    rho = (alpha_bar / (1 - alpha_bar)).sqrt()
-    k = rho * strength.to(eps.device, eps.dtype).view(1, 1, -1, 1, 1)
-    return eps - k * (centroid - x0)
+    k = alpha_bar.sqrt() * strength.to(eps.device, eps.dtype).view(1, 1, -1, 1, 1)
+    return k * (centroid - x0)
 
 
 def predicted_x0(eps: torch.Tensor, x_t: torch.Tensor, alpha_bar) -> torch.Tensor:
@@ -63,12 +62,12 @@ class Guidance:
     decay: bool = True
     decay_end: float = 0.0
 
-    def correct(self, step: int, eps: torch.Tensor, x_t: torch.Tensor, alpha_bar) -> torch.Tensor:
-        """The guided noise estimate at sampling step ``step`` (unchanged from ``stop`` on)."""
-        if step >= self.stop:
-            return eps
+    def pull(self, step: int, eps: torch.Tensor, x_t: torch.Tensor, alpha_bar) -> torch.Tensor:
+        """What sampling step ``step`` adds to x_{t−1} (zero from ``stop`` on)."""
+        if step >= self.stop or self.strength == 0:
+            return torch.zeros_like(x_t)
         coefficients = self.strength * frame_coefficients(eps.shape[2], self.decay, self.decay_end)
-        return guide_noise(eps, x_t, alpha_bar, self.centroids.to(eps.device, eps.dtype), coefficients)
+        return guidance_pull(eps, x_t, alpha_bar, self.centroids.to(eps.device, eps.dtype), coefficients)
 
 
 @torch.no_grad()
@@ -90,7 +89,7 @@ def sample(
     """
     scheduler = model.scheduler
     scheduler.set_timesteps(steps)
-    device = next(model.unet.parameters()).device
+    device = model.device
     timesteps = scheduler.timesteps
     start = 0
     x = noise.to(device) * scheduler.init_noise_sigma
@@ -108,9 +107,10 @@ def sample(
             both = model.unet(torch.cat([x_in, x_in]), t, encoder_hidden_states=torch.cat([uncond, cond])).sample
             eps_uncond, eps_cond = both.chunk(2)
             eps = eps_uncond + cfg_scale * (eps_cond - eps_uncond)
+        x_prev = scheduler.step(eps, t, x).prev_sample
         if guidance is not None:
-            eps = guidance.correct(step, eps, x, scheduler.alphas_cumprod[t])
-        x = scheduler.step(eps, t, x).prev_sample
+            x_prev = x_prev + guidance.pull(step, eps, x, scheduler.alphas_cumprod[t].to(x.device))
+        x = x_prev
     return x
 
 

@@ -47,6 +47,7 @@ rule experts:
 rule diffusion:
     input:
         store=frame_store,
+        teacher=lambda wc: f"{teacher_stem(wc.dataset)}.safetensors",
     output:
         model=directory(DIFFUSION),
         meta=f"{DIFFUSION}.json",

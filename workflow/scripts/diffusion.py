@@ -12,9 +12,11 @@ def main(smk):
         settings=smk.params.settings,
         clip=smk.params.clip,
         seed=smk.params.seed,
+        teacher_stem=Path(smk.input.teacher).with_suffix(""),
         work_dir=Path("results/work/diffusion") / smk.wildcards.dataset,
     )
-    print(f"diffusion ({summary['source']}): {summary['steps']} steps in {summary['train_seconds']:.1f} s")
+    print(f"diffusion ({summary['source']}, {summary['denoiser']}): built in {summary['train_seconds']:.1f} s, {summary['steps']} fine-tuning steps")
+    print(f"sample quality: {summary.get('quality')}")
 
 
 run(snakemake, main)
