@@ -1,7 +1,9 @@
-"""Choose the evaluator's step budget (`evaluation.overrides.min_steps`) on the validation
+"""Choose the evaluator's step budget (`evaluation.overrides.min_clips`) on the validation
 split, never the test split.
 
     python bench/eval_budget.py [--workdir .] [--steps 60 150 300 600] [--seeds 0 1 2]
+
+A budget of N steps is `min_clips` = N x the set's size (one step per epoch on these sets).
 
 Needs a finished `extract_frames`, the `teacher` of the embedded default and the `random`
 condensed sets at IPC 1 and 5 in WORKDIR/results (e.g. `snakemake
@@ -43,7 +45,7 @@ def main() -> None:
     for protocol in args.protocols:
         for ipc in args.ipcs:
             for steps in args.steps:
-                settings = {**evaluation["protocols"][protocol], **evaluation.get("overrides", {}), "min_steps": steps}
+                settings = {**evaluation["protocols"][protocol], **evaluation.get("overrides", {}), "min_clips": steps * 10 * ipc}
                 settings.pop("teacher_arch", None)
                 started = time.perf_counter()
                 rows = evaluation_rows(
@@ -66,7 +68,7 @@ def main() -> None:
             ok = [g for g in cells if g[3] >= best[3] - best[4] / np.sqrt(len(args.seeds))]
             chosen.append(min(g[2] for g in ok))
             print(f"{protocol} IPC {ipc}: best {best[3]:.1f} % at {best[2]} steps; smallest within one SE: {chosen[-1]}")
-    print(f"chosen min_steps (largest over settings): {max(chosen)}")
+    print(f"chosen steps (largest over settings): {max(chosen)}")
 
 
 if __name__ == "__main__":

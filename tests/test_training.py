@@ -149,15 +149,14 @@ def test_training_is_deterministic_by_seed(tiny_store):
     assert not torch.equal(a, c)
 
 
-@pytest.mark.parametrize("clips, batch, epochs, min_steps, expected", [(10, 10, 60, 300, 300), (50, 10, 60, 300, 60), (50, 10, 40, 0, 40), (7, 3, 1, 10, 4)])
-def test_min_steps_raises_the_epochs(clips, batch, epochs, min_steps, expected):
-    settings = TrainSettings(epochs=epochs, min_steps=min_steps)
-    assert settings.epochs_for(clips, batch) == expected
+@pytest.mark.parametrize("clips, epochs, min_clips, expected", [(10, 60, 3000, 300), (50, 30, 3000, 60), (200, 40, 3000, 40), (7, 1, 10, 2)])
+def test_min_clips_raises_the_epochs(clips, epochs, min_clips, expected):
+    assert TrainSettings(epochs=epochs, min_clips=min_clips).epochs_for(clips) == expected
 
 
 def test_the_step_budget_is_what_the_run_made_and_the_schedule_stretches(tiny_store):
-    # 12 training videos at batch 8: 2 steps an epoch; 3 epochs asked, at least 9 steps
-    settings = TrainSettings(optimizer="sgd", lr=0.05, epochs=3, min_steps=9, batch_size=8, labels="hard", loss="ce",
+    # 12 training videos at batch 8: 2 steps an epoch; 3 epochs asked, at least 60 clips
+    settings = TrainSettings(optimizer="sgd", lr=0.05, epochs=3, min_clips=60, batch_size=8, labels="hard", loss="ce",
                              schedule="step", milestones=(0.8,))
     model = build_model("miniC3D", tiny_store.num_classes, (4, 3, 16, 16), channels=[4, 8, 8])
     stats = train(model, RealClips(tiny_store, 4, 2), settings, seed=0, progress=False, device=torch.device("cpu"))

@@ -35,7 +35,7 @@ class TrainSettings:
     weight_decay: float = 0.01
     decay_matrices_only: bool = True  # weight decay on >1-D weights only (official Video-DC)
     epochs: int = 300
-    min_steps: int = 0  # at least this many optimizer steps: epochs raised to ceil(min_steps / batches per epoch)
+    min_clips: int = 0  # at least this many training clips presented: epochs raised to ceil(min_clips / set size)
     schedule: str = "quarter_cosine"
     milestones: tuple[float, ...] = (0.5,)  # step schedule: fractions of the epochs run
     gamma: float = 0.1
@@ -82,12 +82,11 @@ class TrainSettings:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def epochs_for(self, num_clips: int, batch_size: int) -> int:
-        """Epochs a run over ``num_clips`` clips takes: ``epochs``, raised until the run
-        makes ``min_steps`` optimizer steps (a set of 10 clips at batch 10 is one step an
-        epoch, far too few to converge in the papers' epoch counts scaled down)."""
-        batches = math.ceil(num_clips / batch_size)
-        return max(self.epochs, math.ceil(self.min_steps / batches))
+    def epochs_for(self, num_clips: int) -> int:
+        """Epochs a run over a set of ``num_clips`` clips takes: ``epochs``, raised until the
+        run has presented ``min_clips`` clips. A set of 10 clips at batch 10 makes one step an
+        epoch: the papers' epoch counts, scaled down, leave it far from converged."""
+        return max(self.epochs, math.ceil(self.min_clips / num_clips))
 
 
 def lr_factor(settings: TrainSettings, epoch: int, total: int | None = None) -> float:
@@ -258,7 +257,7 @@ def train(
     if teacher is not None:
         teacher.to(device).eval()
     batch_size = min(settings.batch_size or settings.batch_base * ipc, len(source))
-    epochs_total = settings.epochs_for(len(source), batch_size)
+    epochs_total = settings.epochs_for(len(source))
     optimizer = make_optimizer(model, settings, lr or settings.lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(settings, e, epochs_total))
     static_soft = _static_soft_labels(source, settings, teacher, device)
