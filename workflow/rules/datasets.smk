@@ -11,6 +11,7 @@ rule generate_synthetic:
         "../../envs/vidcond.yaml"
     params:
         generator=get_generator_options,
+        code=code_version("generate_synthetic"),
     script:
         "../scripts/generate_synthetic.py"
 
@@ -31,6 +32,7 @@ rule extract_frames:
     params:
         dataset=get_dataset_options,
         extract=get_extract_options,
+        code=code_version("extract_frames"),
     script:
         "../scripts/extract_frames.py"
 

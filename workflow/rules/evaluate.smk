@@ -16,6 +16,7 @@ rule evaluate:
         teacher_arch=get_eval_teacher_arch,
         model_options=get_arch_options,
         clip=get_clip,
+        code=code_version("evaluate"),
     script:
         "../scripts/evaluate.py"
 
@@ -38,6 +39,7 @@ rule evaluate_full:
         teacher_arch=get_full_teacher_arch,
         model_options=get_arch_options,
         clip=get_clip,
+        code=code_version("evaluate"),
     script:
         "../scripts/evaluate.py"
 
@@ -60,6 +62,7 @@ rule cross_arch:
         teacher_arch=get_eval_teacher_arch,
         model_options=get_arch_options,
         clip=get_clip,
+        code=code_version("evaluate"),
     script:
         "../scripts/evaluate.py"
 
@@ -82,5 +85,6 @@ rule diversity:
         arch=diversity_arch() if DIVERSITY else None,
         clip=get_clip,
         seed=config["seed"],
+        code=code_version("diversity"),
     script:
         "../scripts/diversity.py"
