@@ -168,6 +168,7 @@ def planned_condensations(result) -> set[tuple[str, str]]:
     }
 
 
+@pytest.mark.slow
 def test_editing_a_method_reruns_its_jobs_only(done_run):
     workdir, all_condensed = done_run
     cfg = tiny_config()
@@ -190,6 +191,7 @@ def test_editing_a_method_reruns_its_jobs_only(done_run):
     assert planned_jobs(run_workflow(workdir, cfg, "-n", "all_tables", *repo_copy_args(workdir))) == {}
 
 
+@pytest.mark.slow
 def test_touching_a_script_reruns_nothing_and_editing_it_reruns_its_rule(done_run):
     workdir, all_condensed = done_run
     cfg = tiny_config()
