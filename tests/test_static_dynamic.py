@@ -1,15 +1,22 @@
 """The static/dynamic ("+SD") parametrisation: H, gradients, pairing, storage, a condense run."""
 
+import ast
+import importlib
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
 
+from helpers import REPO
 from vidcond.condensed import load_condensed, save_condensed, storage_bytes
-from vidcond.methods import METHODS, CondenseContext
+from vidcond.methods import CondenseContext, get_method
 from vidcond.methods.distill import MatchingObjective
+from vidcond.methods.mtt import MTTObjective
 from vidcond.methods.static_dynamic import (
+    StaticDynamicMethod,
     StaticDynamicVideos,
     condense_static_dynamic,
     draw_pairing,
@@ -20,8 +27,20 @@ from vidcond.models.parts import build_part
 from vidcond.report import frame_differences
 
 
-def test_the_three_methods_are_registered():
-    assert {"dm_sd", "mtt_sd", "frepo_sd"} <= set(METHODS)
+def test_the_three_methods_run_their_base_objective():
+    """Each +SD kind is a StaticDynamicMethod whose objective is the matching objective
+    defined by its base method's module, and the workflow's SD_BASES names the same bases."""
+    common = (REPO / "workflow" / "rules" / "common.smk").read_text()
+    sd_bases = ast.literal_eval(re.search(r"^SD_BASES = (\{.*\})$", common, re.M).group(1))
+    assert sd_bases == {"dm_sd": "dm", "mtt_sd": "mtt", "frepo_sd": "frepo"}
+    for kind, base in sd_bases.items():
+        method = get_method(kind)
+        assert isinstance(method, StaticDynamicMethod) and method.base_module == base
+        module = importlib.import_module(f"vidcond.methods.{base}")
+        objective = getattr(module, method.objective_class)
+        assert issubclass(objective, MatchingObjective) and objective.__module__ == module.__name__
+        assert type(get_method(base)).__module__ == module.__name__  # the base kind lives there
+    assert type(get_method("mtt")).objective_class is MTTObjective
 
 
 @pytest.mark.parametrize("name", ["integrator_conv", "integrator_conv_deconv"])
