@@ -101,7 +101,7 @@ def test_touching_without_editing_changes_nothing(package):
     assert versions(package) == before
 
 
-def test_versions_ignore_files_outside_the_package(tmp_path, package):
+def test_imports_from_outside_the_package_are_ignored(tmp_path, package):
     write(package / "e.py", "import numpy\nimport os.path\nfrom pkg.a import X as Y\n")
     code = CodeVersions(package, tmp_path / "scripts")
     assert code.closure(["pkg.e"]) == {"pkg", "pkg.e", "pkg.a"}

@@ -29,7 +29,7 @@ class CodeVersions:
         self.package_dir = Path(package_dir)
         self.package = self.package_dir.name
         self.scripts_dir = Path(scripts_dir) if scripts_dir is not None else None
-        self._source = lru_cache(maxsize=None)(self._read)
+        self._source = lru_cache(maxsize=None)(Path.read_bytes)
         self._imports = lru_cache(maxsize=None)(self._direct_imports)
 
     def module_file(self, module: str) -> Path | None:
@@ -43,9 +43,6 @@ class CodeVersions:
             if path.is_file():
                 return path
         return None
-
-    def _read(self, path: Path) -> bytes:
-        return path.read_bytes()
 
     def _is_package(self, module: str) -> bool:
         path = self.module_file(module)
