@@ -28,21 +28,33 @@ def package(tmp_path):
     write(root / "b.py", "from .a import X\n")
     write(root / "c.py", "def f():\n    from pkg import b\n    return b\n")
     write(root / "d.py", "import os\n")
-    write(root / "methods" / "__init__.py", """\
+    write(
+        root / "methods" / "__init__.py",
+        """\
         import importlib, pkgutil
         from .base import Method
         def discover():
             for m in pkgutil.iter_modules(__path__):
                 importlib.import_module(f"{__name__}.{m.name}")
-        """)
+        """,
+    )
     write(root / "methods" / "base.py", "from ..a import X\nclass Method:\n    pass\n")
-    write(root / "methods" / "one.py", 'from .base import Method\nclass One(Method):\n    name = "one"\n')
-    write(root / "methods" / "two.py", 'from . import base\nclass Two(base.Method):\n    name = "two"\n')
-    write(root / "methods" / "two_plus.py", """\
+    write(
+        root / "methods" / "one.py",
+        'from .base import Method\nclass One(Method):\n    name = "one"\n',
+    )
+    write(
+        root / "methods" / "two.py",
+        'from . import base\nclass Two(base.Method):\n    name = "two"\n',
+    )
+    write(
+        root / "methods" / "two_plus.py",
+        """\
         from .base import Method
         class TwoPlus(Method):
             name, base_module = "two_plus", "two"
-        """)
+        """,
+    )
     write(tmp_path / "scripts" / "run_c.py", "from pkg.c import f\nf()\n")
     write(tmp_path / "scripts" / "run_d.py", "import pkg.d\n")
     write(tmp_path / "scripts" / "condense.py", "from pkg.methods import discover\n")
@@ -54,9 +66,26 @@ def test_closure_follows_relative_absolute_lazy_and_parent_imports(package):
     assert code.closure(["pkg.c"]) == {"pkg", "pkg.c", "pkg.b", "pkg.a"}
     assert code.closure(["pkg.d"]) == {"pkg", "pkg.d"}
     # the registry's run-time discovery is not followed: one method, not all of them
-    assert code.closure(["pkg.methods.one"]) == {"pkg", "pkg.a", "pkg.methods", "pkg.methods.base", "pkg.methods.one"}
-    assert code.closure(["pkg.methods.two"]) == {"pkg", "pkg.a", "pkg.methods", "pkg.methods.base", "pkg.methods.two"}
-    assert code.script_modules(package.parent / "scripts" / "run_c.py") == {"pkg", "pkg.c", "pkg.b", "pkg.a"}
+    assert code.closure(["pkg.methods.one"]) == {
+        "pkg",
+        "pkg.a",
+        "pkg.methods",
+        "pkg.methods.base",
+        "pkg.methods.one",
+    }
+    assert code.closure(["pkg.methods.two"]) == {
+        "pkg",
+        "pkg.a",
+        "pkg.methods",
+        "pkg.methods.base",
+        "pkg.methods.two",
+    }
+    assert code.script_modules(package.parent / "scripts" / "run_c.py") == {
+        "pkg",
+        "pkg.c",
+        "pkg.b",
+        "pkg.a",
+    }
     assert code.method_modules("one") == {"pkg.methods.one"}
     assert code.method_modules("two_plus") == {"pkg.methods.two_plus", "pkg.methods.two"}
     with pytest.raises(KeyError, match="three"):
@@ -152,10 +181,19 @@ def done_run(tmp_path_factory):
     condensation jobs."""
     root = tmp_path_factory.mktemp("reruns")
     repo = root / "repo"
-    shutil.copytree(REPO, repo, ignore=lambda d, names: [n for n in names if Path(d) == REPO and n not in COPIED])
+    shutil.copytree(
+        REPO,
+        repo,
+        ignore=lambda d, names: [n for n in names if Path(d) == REPO and n not in COPIED],
+    )
     workdir = root / "work"
     condensed = touch_every_output(workdir, tiny_config(), "all_tables")
-    assert planned_jobs(run_workflow(workdir, tiny_config(), "-n", "all_tables", *repo_copy_args(workdir))) == {}
+    assert (
+        planned_jobs(
+            run_workflow(workdir, tiny_config(), "-n", "all_tables", *repo_copy_args(workdir))
+        )
+        == {}
+    )
     return workdir, condensed
 
 
@@ -182,13 +220,28 @@ def test_editing_a_method_reruns_its_jobs_only(done_run):
     planned = planned_jobs(result)
     # dm, dm_sd (which loads dm's objective) and the entries derived from them: the
     # temporal grid on dm (dm_syn*), the static/dynamic grid on dm_sd (dm_sd_s*d*)
-    expected = {(m, i) for m, i in all_condensed if m in ("dm", "dm_sd") or m.startswith(("dm_syn", "dm_sd_"))}
+    expected = {
+        (m, i)
+        for m, i in all_condensed
+        if m in ("dm", "dm_sd") or m.startswith(("dm_syn", "dm_sd_"))
+    }
     assert {("dm", "1"), ("dm_sd", "1"), ("dm_sd_s2d2", "1")} < expected < all_condensed
     assert planned_condensations(result) == expected
-    assert {"evaluate", "diversity", "main_table", "temporal_table", "static_dynamic_table"} <= set(planned)
-    assert not {"generate_synthetic", "extract_frames", "teacher", "experts", "diffusion", "kd"} & set(planned)
+    assert {"evaluate", "diversity", "main_table", "temporal_table", "static_dynamic_table"} <= set(
+        planned
+    )
+    assert not {
+        "generate_synthetic",
+        "extract_frames",
+        "teacher",
+        "experts",
+        "diffusion",
+        "kd",
+    } & set(planned)
     # the edit undone: nothing left to do
-    assert planned_jobs(run_workflow(workdir, cfg, "-n", "all_tables", *repo_copy_args(workdir))) == {}
+    assert (
+        planned_jobs(run_workflow(workdir, cfg, "-n", "all_tables", *repo_copy_args(workdir))) == {}
+    )
 
 
 @pytest.mark.slow
@@ -198,7 +251,9 @@ def test_touching_a_script_reruns_nothing_and_editing_it_reruns_its_rule(done_ru
     script = workdir.parent / "repo" / "workflow" / "scripts" / "condense.py"
     original = script.read_text()
     os.utime(script)  # newer than every output
-    assert planned_jobs(run_workflow(workdir, cfg, "-n", "all_tables", *repo_copy_args(workdir))) == {}
+    assert (
+        planned_jobs(run_workflow(workdir, cfg, "-n", "all_tables", *repo_copy_args(workdir))) == {}
+    )
     try:
         script.write_text(original + "# a comment edit\n")
         result = run_workflow(workdir, cfg, "-n", "all_tables", *repo_copy_args(workdir))
@@ -206,4 +261,11 @@ def test_touching_a_script_reruns_nothing_and_editing_it_reruns_its_rule(done_ru
         script.write_text(original)
     assert planned_condensations(result) == all_condensed
     planned = planned_jobs(result)
-    assert not {"generate_synthetic", "extract_frames", "teacher", "experts", "diffusion", "kd"} & set(planned)
+    assert not {
+        "generate_synthetic",
+        "extract_frames",
+        "teacher",
+        "experts",
+        "diffusion",
+        "kd",
+    } & set(planned)

@@ -157,7 +157,11 @@ def _class_string_attributes(source: bytes, path: Path) -> list[dict[str, str]]:
                 elif isinstance(target, ast.Tuple) and isinstance(statement.value, ast.Tuple):
                     pairs = list(zip(target.elts, statement.value.elts))
                 for name, value in pairs:
-                    if isinstance(name, ast.Name) and isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    if (
+                        isinstance(name, ast.Name)
+                        and isinstance(value, ast.Constant)
+                        and isinstance(value.value, str)
+                    ):
                         strings[name.id] = value.value
         classes.append(strings)
     return classes
