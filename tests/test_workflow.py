@@ -104,7 +104,10 @@ def test_kd_tables(tiny_run):
     assert [(m, mode) for m, mode in zip(kd["method"][2:], kd["mode"][2:])] == [
         (m, mode) for m in ["kd", "dkd", "ctkd", "fea"] for mode in modes
     ]
-    assert_top1_means_count_test_videos(kd[kd["type"] != "teacher"])
+    assert_top1_means_count_test_videos(kd)
+    for _, row in kd[kd["type"] != "teacher"].iterrows():  # the mean of its seeds' rows
+        rows = seed_rows(tiny_run / "results", f"kd/synthaction/{row['method']}/{row['mode']}/default/seed*.parquet")
+        assert row["top1_mean"] == pytest.approx(rows["top1"].mean()) and row["n_seeds"] == len(rows)
     assert (kd["train_seconds"] > 0).all()
     sakd = kd[kd["type"] == "sakd"]
     assert (sakd["ratio"] == 0.1).all() and (sakd["clips_trained"] == 2 * 1).all()  # 1 of 12 clips
