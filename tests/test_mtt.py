@@ -17,6 +17,7 @@ from vidcond.experts import ExpertBank, ParamLayout, train_experts
 from vidcond.methods import CondenseContext, get_method
 from vidcond.methods.datm import DATMObjective, start_upper_bound
 from vidcond.methods.mtt import MTTObjective, normalised_distance
+from vidcond.training import RealClips
 
 CLIP = {"num_frames": 4, "stride": 2}
 ARCH_OPTIONS = {"channels": [4, 8, 8], "norm": "instance", "head": "linear", "dropout": 0.0}
@@ -95,10 +96,22 @@ def test_experts_files_round_trip(expert_stem, tiny_store):
     for e, entry in enumerate(bank.index["experts"]):
         trajectory = load_file(str(expert_stem / entry["file"]))["trajectory"]
         assert trajectory.shape == (3 + 1, bank.layout.num_params)  # epochs + 1 snapshots
-        assert 0.0 <= entry["top1"] <= 100.0
         assert torch.equal(bank.snapshot(e, 2), trajectory[2])
         assert not torch.equal(trajectory[0], trajectory[-1])  # it trained
     assert not torch.equal(bank.snapshot(0, 0), bank.snapshot(1, 0))  # independent inits
+
+
+def test_recorded_expert_accuracy_is_that_of_its_last_snapshot(expert_stem, tiny_store):
+    bank = ExpertBank(expert_stem)
+    test = RealClips(tiny_store, CLIP["num_frames"], CLIP["stride"], split="test")
+    clips = test.clips(np.arange(len(test)), None)  # centre clips
+    model = bank.build_model().eval()
+    for e, entry in enumerate(bank.index["experts"]):
+        weights = bank.layout.unflatten(bank.snapshot(e, bank.epochs))
+        with torch.no_grad():
+            predicted = torch.func.functional_call(model, weights, (clips,)).argmax(1)
+        assert entry["top1"] == pytest.approx(100.0 * (predicted == test.labels).float().mean().item())
+        assert entry["top1"] / 12.5 == round(entry["top1"] / 12.5)  # 8 test videos
 
 
 def test_experts_resume_after_sigterm_ends_identical(tiny_store_dir, tmp_path, monkeypatch):

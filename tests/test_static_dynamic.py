@@ -1,5 +1,7 @@
 """The static/dynamic ("+SD") parametrisation: H, gradients, pairing, storage, a condense run."""
 
+import importlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,9 +9,11 @@ import torch
 import torch.nn.functional as F
 
 from vidcond.condensed import load_condensed, save_condensed, storage_bytes
-from vidcond.methods import METHODS, CondenseContext
+from vidcond.methods import CondenseContext, get_method
 from vidcond.methods.distill import MatchingObjective
+from vidcond.methods.mtt import MTTObjective
 from vidcond.methods.static_dynamic import (
+    StaticDynamicMethod,
     StaticDynamicVideos,
     condense_static_dynamic,
     draw_pairing,
@@ -17,11 +21,22 @@ from vidcond.methods.static_dynamic import (
     pairing_choices,
 )
 from vidcond.models.parts import build_part
+from vidcond.protocols import SD_BASES
 from vidcond.report import frame_differences
 
 
-def test_the_three_methods_are_registered():
-    assert {"dm_sd", "mtt_sd", "frepo_sd"} <= set(METHODS)
+def test_the_three_methods_run_their_base_objective():
+    """Each +SD kind is a StaticDynamicMethod whose objective is the matching objective
+    defined by its base method's module, and the workflow's SD_BASES names the same bases."""
+    assert SD_BASES == {"dm_sd": "dm", "mtt_sd": "mtt", "frepo_sd": "frepo"}
+    for kind, base in SD_BASES.items():
+        method = get_method(kind)
+        assert isinstance(method, StaticDynamicMethod) and method.base_module == base
+        module = importlib.import_module(f"vidcond.methods.{base}")
+        objective = getattr(module, method.objective_class)
+        assert issubclass(objective, MatchingObjective) and objective.__module__ == module.__name__
+        assert type(get_method(base)).__module__ == module.__name__  # the base kind lives there
+    assert type(get_method("mtt")).objective_class is MTTObjective
 
 
 @pytest.mark.parametrize("name", ["integrator_conv", "integrator_conv_deconv"])

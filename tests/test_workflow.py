@@ -4,6 +4,7 @@ import copy
 import json
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -22,6 +23,19 @@ def planned_jobs(result) -> dict[str, int]:
         elif inside and len(line.split()) == 2 and line.split()[1].isdigit():
             counts[line.split()[0]] = int(line.split()[1])
     return counts
+
+
+def assert_top1_means_count_test_videos(table, num_test=8):
+    """Each top-1 mean is the mean over `n_seeds` runs of correct test videos out of
+    `num_test` (4 classes x 2 videos: 4 static, 4 dynamic), so the groups weigh equally."""
+    correct = table["top1_mean"] * table["n_seeds"] * num_test / 100
+    assert np.allclose(correct, correct.round()), table["top1_mean"]
+    if "top1_static_mean" in table:
+        assert np.allclose(table["top1_mean"], (table["top1_static_mean"] + table["top1_dynamic_mean"]) / 2)
+
+
+def seed_rows(run_dir, pattern) -> pd.DataFrame:
+    return pd.concat([pd.read_parquet(p) for p in sorted(run_dir.glob(pattern))])
 
 
 @pytest.mark.parametrize(
@@ -69,7 +83,11 @@ def test_end_to_end_tables(tiny_run):
     assert (manifest["status"] == "ok").all() and (manifest["n_frames"] == 12).all()
     main = pd.read_parquet(tiny_run / "results" / "main.parquet")
     assert set(zip(main["method"], main["ipc"])) == {("full", 0)} | {(m, 1) for m in tiny_config()["methods"]}
-    assert (main["n_seeds"] == 2).all() and main["top1_mean"].between(0, 100).all()
+    assert (main["n_seeds"] == 2).all()
+    assert_top1_means_count_test_videos(main)
+    for method, top1 in zip(main["method"], main["top1_mean"]):  # the mean of its seeds' rows
+        rows = "eval/synthaction/full/miniC3D/seed*.parquet" if method == "full" else f"eval/synthaction/{method}/ipc1/miniC3D/default/seed*.parquet"
+        assert top1 == pytest.approx(seed_rows(tiny_run / "results", rows)["top1"].mean()), method
     assert {"config_hash", "package_version", "git_commit", "storage_mb", "frames_pct"} <= set(main.columns)
     cross = pd.read_parquet(tiny_run / "results" / "cross_arch.parquet")
     assert set(cross["arch"]) == {"miniC3D", "convnet_gru"}
@@ -86,7 +104,11 @@ def test_kd_tables(tiny_run):
     assert [(m, mode) for m, mode in zip(kd["method"][2:], kd["mode"][2:])] == [
         (m, mode) for m in ["kd", "dkd", "ctkd", "fea"] for mode in modes
     ]
-    assert kd["top1_mean"].between(0, 100).all() and (kd["train_seconds"] > 0).all()
+    assert_top1_means_count_test_videos(kd)
+    for _, row in kd[kd["type"] != "teacher"].iterrows():  # the mean of its seeds' rows
+        rows = seed_rows(tiny_run / "results", f"kd/synthaction/{row['method']}/{row['mode']}/default/seed*.parquet")
+        assert row["top1_mean"] == pytest.approx(rows["top1"].mean()) and row["n_seeds"] == len(rows)
+    assert (kd["train_seconds"] > 0).all()
     sakd = kd[kd["type"] == "sakd"]
     assert (sakd["ratio"] == 0.1).all() and (sakd["clips_trained"] == 2 * 1).all()  # 1 of 12 clips
     assert (kd.loc[kd["type"] == "vanilla", "time_vs_vanilla"] == 1).all()
@@ -131,7 +153,9 @@ def test_labels_ablation_table(tiny_run):
     assert list(zip(labels["method"], labels["labels"], labels["loss"], labels["cutmix"], labels["variant"])) == [
         (m, *s) for m in ["random", "rded"] for s in settings
     ]
-    assert (labels["ipc"] == 1).all() and (labels["n_seeds"] == 1).all() and labels["top1_mean"].between(0, 100).all()
+    assert (labels["ipc"] == 1).all() and (labels["n_seeds"] == 1).all()
+    for method, variant, top1 in zip(labels["method"], labels["variant"], labels["top1_mean"]):  # its one seed's row
+        assert top1 == seed_rows(tiny_run / "results", f"eval/synthaction/{method}/ipc1/miniC3D/{variant}/seed0.parquet")["top1"].item()
     cfg = tiny_config()
     cfg["evaluation"]["variants"]["soft_kl"]["temperature"] = 4.0  # reruns that setting only
     planned = planned_jobs(run_workflow(tiny_run, cfg, "-n"))
@@ -185,7 +209,8 @@ def test_static_dynamic_table_and_frame_differences(tiny_run):
     cfg = tiny_config()
     table = pd.read_parquet(tiny_run / "results" / "static_dynamic.parquet")
     assert [list(pair) for pair in zip(table["spc"], table["dpc"])] == sorted(cfg["static_dynamic"]["grid"])
-    assert table["top1_mean"].between(0, 100).all() and (table["n_seeds"] == 2).all()
+    assert (table["n_seeds"] == 2).all()
+    assert_top1_means_count_test_videos(table)
     assert table[["top1_static_mean", "top1_dynamic_mean"]].notna().all().all()
     # 4 classes, 4-frame clips of 16x16: static 3x16x16 and dynamic 4x1x16x16 per memory, H 327
     # parameters; DPC 0 is the static set alone; every element counted as a float32
@@ -212,7 +237,8 @@ def test_temporal_table(tiny_run):
     temporal = pd.read_parquet(tiny_run / "results" / "temporal.parquet")
     points = set(zip(temporal["n_syn"], temporal["n_real"], temporal["segments"], temporal["interpolation"]))
     assert points == {(1, 4, 1, "duplicate"), (2, 4, 1, "parametric"), (4, 4, 2, "duplicate")}
-    assert temporal["top1_mean"].between(0, 100).all() and (temporal["s_per_iter"] > 0).all()
+    assert_top1_means_count_test_videos(temporal)
+    assert (temporal["s_per_iter"] > 0).all()
     assert (temporal["peak_mem_mb"] > 0).all() and (temporal["n_seeds"] == 1).all()
     main = pd.read_parquet(tiny_run / "results" / "main.parquet")
     assert not set(temporal["method"]) & set(main["method"])  # the grid stays out of the main table
@@ -260,7 +286,9 @@ def test_experts_feed_mtt_and_datm(tiny_run):
     experts = tiny_run / "results" / "experts" / "synthaction" / "miniC3D_mtt"
     index = json.loads(experts.with_suffix(".json").read_text())
     assert [e["file"] for e in index["experts"]] == ["expert_000.safetensors", "expert_001.safetensors"]
-    assert all((experts / e["file"]).exists() and 0 <= e["top1"] <= 100 for e in index["experts"])
+    assert all((experts / e["file"]).exists() for e in index["experts"])
+    assert all(e["top1"] / 12.5 == round(e["top1"] / 12.5) for e in index["experts"])  # of 8 test videos
+    assert index["top1_mean"] == pytest.approx(np.mean([e["top1"] for e in index["experts"]]))
     runs = pd.read_parquet(tiny_run / "results" / "runs.parquet")
     assert "experts" in set(runs["rule"])
     for method, label_kind in (("mtt", "hard"), ("datm", "soft")):

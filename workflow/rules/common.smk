@@ -1,6 +1,7 @@
 """Config validation, path templates, target builders and wildcard constraints (no rules here)."""
 
 import copy
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -1105,3 +1106,28 @@ def get_report_targets():
         if method_kind(m) in differenced
     ]
     return targets + [REPORT_RUNS]
+
+
+# ---------------------------------------------------------------- code versions
+# Each job's `code` param hashes the code it runs (its script, the package modules the
+# script imports and, for `condense`, the method's module): editing a module reruns exactly
+# the jobs that run it, touching a file reruns nothing (`code` is not a rerun trigger,
+# profiles/default/profile.yaml). Loaded from its file: Snakemake's own environment needs
+# no `vidcond` (the jobs run src/vidcond, installed editable).
+_CODE_SPEC = importlib.util.spec_from_file_location(
+    "vidcond_codeversion", Path(workflow.basedir) / "src" / "vidcond" / "codeversion.py"
+)
+_codeversion = importlib.util.module_from_spec(_CODE_SPEC)
+_CODE_SPEC.loader.exec_module(_codeversion)
+CODE = _codeversion.CodeVersions(
+    Path(workflow.basedir) / "src" / "vidcond", Path(workflow.basedir) / "workflow" / "scripts"
+)
+
+
+def code_version(script):
+    """The code version of a job running workflow/scripts/<script>.py."""
+    return CODE.script_version(script)
+
+
+def get_condense_code(wildcards):
+    return CODE.condense_version("condense", method_kind(wildcards.method))

@@ -18,5 +18,6 @@ rule condense:
         model_options=get_method_models,
         clip=get_clip,
         seed=config["seed"],
+        code=get_condense_code,
     script:
         "../scripts/condense.py"

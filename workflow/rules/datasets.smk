@@ -28,6 +28,7 @@ rule generate_synthetic:
         "../../envs/vidcond.yaml"
     params:
         generator=get_generator_options,
+        code=code_version("generate_synthetic"),
     script:
         "../scripts/generate_synthetic.py"
 
@@ -58,6 +59,7 @@ rule extract_frames:
             if DATASETS[wc.dataset]["format"] == "synthetic"
             else layouts.listing_checksum(DATASETS[wc.dataset])
         ),
+        code=code_version("extract_frames"),
     script:
         "../scripts/extract_frames.py"
 

@@ -18,6 +18,7 @@ rule evaluate:
         clip=get_clip,
         protocol=get_eval_protocol,
         seeds=get_eval_seeds,
+        code=code_version("evaluate"),
     script:
         "../scripts/evaluate.py"
 
@@ -38,6 +39,7 @@ use rule evaluate as evaluate_full with:
         clip=get_clip,
         protocol="full",
         seeds=get_full_seeds,
+        code=code_version("evaluate"),
 
 
 use rule evaluate as cross_arch with:
@@ -54,6 +56,7 @@ use rule evaluate as cross_arch with:
         clip=get_clip,
         protocol=get_eval_protocol,
         seeds=get_cross_arch_seeds,
+        code=code_version("evaluate"),
 
 
 rule diversity:
@@ -76,5 +79,6 @@ rule diversity:
         sets=get_diversity_sets,
         clip=get_clip,
         seed=config["seed"],
+        code=code_version("diversity"),
     script:
         "../scripts/diversity.py"

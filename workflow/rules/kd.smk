@@ -19,5 +19,6 @@ rule kd:
         method_options=get_kd_method_options,
         sakd=get_kd_sakd,
         clip=get_clip,
+        code=code_version("kd"),
     script:
         "../scripts/kd.py"

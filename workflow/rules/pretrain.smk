@@ -17,6 +17,7 @@ rule teacher:
         model_options=get_arch_options,
         clip=get_clip,
         seed=config["seed"],
+        code=code_version("teacher"),
     script:
         "../scripts/teacher.py"
 
@@ -40,6 +41,7 @@ rule experts:
         model_options=get_arch_options,
         clip=get_clip,
         seed=config["seed"],
+        code=code_version("experts"),
     script:
         "../scripts/experts.py"
 
@@ -63,6 +65,7 @@ rule diffusion:
         settings=get_diffusion_settings,
         clip=get_clip,
         seed=config["seed"],
+        code=code_version("diffusion"),
     script:
         "../scripts/diffusion.py"
 
@@ -86,5 +89,6 @@ rule interpolator:
         training=get_interpolator_training,
         clip=get_clip,
         seed=config["seed"],
+        code=code_version("interpolator"),
     script:
         "../scripts/interpolator.py"

@@ -28,6 +28,8 @@ rule table_html:
         table="|".join(report_tables()),
     conda:
         "../../envs/vidcond.yaml"
+    params:
+        code=code_version("report_table"),
     script:
         "../scripts/report_table.py"
 
@@ -48,6 +50,8 @@ rule accuracy_plot:
         "benchmarks/accuracy_plot/{dataset}.tsv"
     conda:
         "../../envs/vidcond.yaml"
+    params:
+        code=code_version("report_accuracy"),
     script:
         "../scripts/report_accuracy.py"
 
@@ -68,6 +72,8 @@ rule cross_arch_plot:
         "benchmarks/cross_arch_plot/{dataset}.tsv"
     conda:
         "../../envs/vidcond.yaml"
+    params:
+        code=code_version("report_cross_arch"),
     script:
         "../scripts/report_cross_arch.py"
 
@@ -91,6 +97,8 @@ rule condensed_preview:
         "benchmarks/condensed_preview/{dataset}/{method}/ipc{ipc}.tsv"
     conda:
         "../../envs/vidcond.yaml"
+    params:
+        code=code_version("report_preview"),
     script:
         "../scripts/report_preview.py"
 
@@ -114,6 +122,8 @@ rule frame_differences:
         "benchmarks/frame_differences/{dataset}/{method}/ipc{ipc}.tsv"
     conda:
         "../../envs/vidcond.yaml"
+    params:
+        code=code_version("report_frame_differences"),
     script:
         "../scripts/report_frame_differences.py"
 
@@ -129,5 +139,7 @@ rule runs_plot:
         "benchmarks/runs_plot/runs.tsv"
     conda:
         "../../envs/vidcond.yaml"
+    params:
+        code=code_version("report_runs"),
     script:
         "../scripts/report_runs.py"

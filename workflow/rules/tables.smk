@@ -24,6 +24,7 @@ rule dataset_table:
         "../../envs/vidcond.yaml"
     params:
         datasets=list(DATASETS),
+        code=code_version("dataset_table"),
     script:
         "../scripts/dataset_table.py"
 
@@ -38,6 +39,8 @@ rule main_table:
         "logs/tables/main.log",
     conda:
         "../../envs/vidcond.yaml"
+    params:
+        code=code_version("main_table"),
     script:
         "../scripts/main_table.py"
 
@@ -52,6 +55,8 @@ rule cross_arch_table:
         "logs/tables/cross_arch.log",
     conda:
         "../../envs/vidcond.yaml"
+    params:
+        code=code_version("cross_arch_table"),
     script:
         "../scripts/cross_arch_table.py"
 
@@ -65,6 +70,8 @@ rule runs_table:
         "logs/tables/runs.log",
     conda:
         "../../envs/vidcond.yaml"
+    params:
+        code=code_version("runs_table"),
     script:
         "../scripts/runs_table.py"
 
@@ -83,6 +90,7 @@ rule kd_table:
         datasets=list(DATASETS),
         teacher=KD["teacher"] if KD else None,
         methods=list(KD["methods"]) if KD else [],
+        code=code_version("kd_table"),
     script:
         "../scripts/kd_table.py"
 
@@ -98,6 +106,7 @@ rule kd_ablation_table:
         "../../envs/vidcond.yaml"
     params:
         grid=kd_ablation_grid() if KD else {},
+        code=code_version("kd_ablation_table"),
     script:
         "../scripts/kd_ablation_table.py"
 
@@ -111,6 +120,8 @@ rule labels_table:
         "logs/tables/labels.log",
     conda:
         "../../envs/vidcond.yaml"
+    params:
+        code=code_version("labels_table"),
     script:
         "../scripts/labels_table.py"
 
@@ -127,6 +138,7 @@ rule static_dynamic_table:
     params:
         runs=static_dynamic_runs() if SD_ABLATION else [],
         clip_frames={d: DATASETS[d]["clip"]["num_frames"] for d in DATASETS},
+        code=code_version("static_dynamic_table"),
     script:
         "../scripts/static_dynamic_table.py"
 
@@ -142,6 +154,7 @@ rule temporal_table:
         "../../envs/vidcond.yaml"
     params:
         runs=temporal_runs(),
+        code=code_version("temporal_table"),
     script:
         "../scripts/temporal_table.py"
 
@@ -155,6 +168,8 @@ rule diversity_table:
         "logs/tables/diversity.log",
     conda:
         "../../envs/vidcond.yaml"
+    params:
+        code=code_version("diversity_table"),
     script:
         "../scripts/diversity_table.py"
 
