@@ -389,6 +389,7 @@ def ablation_protocol(section):
     """The protocol an ablation's evaluations use: its own `protocol`, else the common one."""
     return (section or {}).get("protocol", COMMON_PROTOCOL)
 
+
 # ---------------------------------------------------------------- paths
 
 TEACHER = "results/teachers/{dataset}/{arch}"
@@ -760,11 +761,14 @@ def _teacher_jobs():
     }
     evaluations = _eval_jobs() + _labels_ablation_jobs() + _cross_arch_jobs()
     evaluations += _sd_ablation_eval_jobs() + _temporal_eval_jobs()
-    for rule, wc in evaluations:
-        if rule == "evaluate_full":
+    for _, wc in evaluations:
+        if "method" not in wc:  # the full training set: its teacher is added below
             continue
         settings = eval_settings(
-            wc["dataset"], wc["method"], wc.get("variant", "default"), wc.get("protocol", COMMON_PROTOCOL)
+            wc["dataset"],
+            wc["method"],
+            wc.get("variant", "default"),
+            wc.get("protocol", COMMON_PROTOCOL),
         )
         needed.add((wc["dataset"], eval_teacher_arch(settings)))
     needed |= {(d, eval_teacher_arch(full_settings(d))) for d in DATASETS}
