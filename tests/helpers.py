@@ -58,7 +58,7 @@ def tiny_config() -> dict:
     cfg["teacher"]["training"]["epochs"] = 2
     for settings in cfg["teacher"].get("by_arch", {}).values():
         settings["epochs"] = 2
-    cfg["evaluation"]["overrides"].update(epochs=2, min_clips=8)
+    cfg["evaluation"]["overrides"].update(epochs=2, min_clips=12)
     cfg["evaluation"]["full"]["epochs"] = 2
     cfg["evaluation"]["cross_arch"]["archs"] = ["convnet_gru"]
     cfg["kd"]["training"]["epochs"] = 2

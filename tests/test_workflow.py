@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import run_workflow, tiny_config
+from helpers import REPO, run_workflow, tiny_config
+from vidcond.protocols import evaluation_protocols
 from layouts import make_hmdb51, make_kinetics400, make_ucf101
 
 
@@ -26,9 +27,9 @@ def planned_jobs(result) -> dict[str, int]:
 
 
 def assert_top1_means_count_test_videos(table, num_test=8):
-    """Each top-1 mean is the mean over `n_seeds` runs of correct test videos out of
-    `num_test` (4 classes x 2 videos: 4 static, 4 dynamic), so the groups weigh equally."""
-    correct = table["top1_mean"] * table["n_seeds"] * num_test / 100
+    """Each top-1 mean (a fraction) is the mean over `n_seeds` runs of correct test videos
+    out of `num_test` (4 classes x 2 videos: 4 static, 4 dynamic), so the groups weigh equally."""
+    correct = table["top1_mean"] * table["n_seeds"] * num_test
     assert np.allclose(correct, correct.round()), table["top1_mean"]
     if "top1_static_mean" in table:
         assert np.allclose(table["top1_mean"], (table["top1_static_mean"] + table["top1_dynamic_mean"]) / 2)
@@ -36,6 +37,12 @@ def assert_top1_means_count_test_videos(table, num_test=8):
 
 def seed_rows(run_dir, pattern) -> pd.DataFrame:
     return pd.concat([pd.read_parquet(p) for p in sorted(run_dir.glob(pattern))])
+
+
+def main_protocols(cfg) -> dict[str, list[str]]:
+    """method -> the protocols of its main-table evaluations."""
+    kinds = {m: e.get("kind", m) for m, e in cfg["methods"].items()}
+    return evaluation_protocols(kinds, cfg["evaluation"]["protocol"], cfg["evaluation"]["protocols"])
 
 
 @pytest.mark.parametrize(
@@ -78,17 +85,36 @@ def tiny_run(tmp_path_factory):
 @pytest.mark.slow
 def test_end_to_end_tables(tiny_run):
     datasets = pd.read_parquet(tiny_run / "results" / "datasets.parquet")
-    assert set(datasets["split"]) == {"train", "test"} and datasets["videos_ok"].sum() == 4 * 5
+    assert set(datasets["split"]) == {"train", "val", "test"} and datasets["videos_ok"].sum() == 4 * 5
+    # the validation split: 1 of the 3 training videos of each class (fraction 0.15, at least 1)
+    assert (datasets[datasets["split"] == "val"]["videos_ok"] == 1).all()
     manifest = pd.read_parquet(tiny_run / "results" / "frames" / "synthaction" / "manifest.parquet")
     assert (manifest["status"] == "ok").all() and (manifest["n_frames"] == 12).all()
     main = pd.read_parquet(tiny_run / "results" / "main.parquet")
-    assert set(zip(main["method"], main["ipc"])) == {("full", 0)} | {(m, 1) for m in tiny_config()["methods"]}
-    assert (main["n_seeds"] == 2).all()
+    cfg = tiny_config()
+    protocols = main_protocols(cfg)
+    expected = {(m, 1, p) for m in cfg["methods"] for p in protocols[m]}
+    condensed = main[main["method"] != "full"]
+    assert set(zip(condensed["method"], condensed["ipc"], condensed["protocol"])) == expected
+    full = main[main["method"] == "full"]
+    assert len(full) == 1 and full["ipc"].isna().all() and full["protocol"].item() == "full"
+    assert (main["n_seeds"] == 3).all() and (main["n_test"] == 8).all()
+    assert main["top1_ci95_low"].le(main["top1_mean"]).all() and main["top1_ci95_high"].ge(main["top1_mean"]).all()
     assert_top1_means_count_test_videos(main)
-    for method, top1 in zip(main["method"], main["top1_mean"]):  # the mean of its seeds' rows
-        rows = "eval/synthaction/full/miniC3D/seed*.parquet" if method == "full" else f"eval/synthaction/{method}/ipc1/miniC3D/default/seed*.parquet"
-        assert top1 == pytest.approx(seed_rows(tiny_run / "results", rows)["top1"].mean()), method
-    assert {"config_hash", "package_version", "git_commit", "storage_mb", "frames_pct"} <= set(main.columns)
+    for method, protocol, top1 in zip(main["method"], main["protocol"], main["top1_mean"]):  # the mean of its seeds' rows
+        path = "eval/synthaction/full/miniC3D.parquet" if method == "full" else f"eval/synthaction/{method}/ipc1/miniC3D/{protocol}/default.parquet"
+        rows = seed_rows(tiny_run / "results", path)
+        assert top1 == pytest.approx(rows["top1"].mean()) and sorted(rows["seed"]) == [0, 1, 2], method
+    # the step budget that ran: 4-clip sets, at least 12 clips presented = 3 epochs of one step
+    assert (condensed["steps"] == 3).all() and (condensed["epochs_run"] == 3).all()
+    # paired with random: the same seeds, in the same protocol
+    compared = condensed[condensed["method"] != "random"]
+    assert (compared["vs_random_pairs"] == 3).all()
+    for row in compared.itertuples():
+        own = seed_rows(tiny_run / "results", f"eval/synthaction/{row.method}/ipc1/miniC3D/{row.protocol}/default.parquet")
+        ref = seed_rows(tiny_run / "results", f"eval/synthaction/random/ipc1/miniC3D/{row.protocol}/default.parquet")
+        assert row.vs_random == pytest.approx(own["top1"].mean() - ref["top1"].mean())
+    assert {"config_hash", "package_version", "git_commit", "storage_mib", "vs_random_ci95_low"} <= set(main.columns)
     cross = pd.read_parquet(tiny_run / "results" / "cross_arch.parquet")
     assert set(cross["arch"]) == {"miniC3D", "convnet_gru"}
     runs = pd.read_parquet(tiny_run / "results" / "runs.parquet")
@@ -110,11 +136,11 @@ def test_kd_tables(tiny_run):
         assert row["top1_mean"] == pytest.approx(rows["top1"].mean()) and row["n_seeds"] == len(rows)
     assert (kd["train_seconds"] > 0).all()
     sakd = kd[kd["type"] == "sakd"]
-    assert (sakd["ratio"] == 0.1).all() and (sakd["clips_trained"] == 2 * 1).all()  # 1 of 12 clips
+    assert (sakd["ratio"] == 0.1).all() and (sakd["clips_trained"] == 2 * 1).all()  # 1 of 8 clips
     assert (kd.loc[kd["type"] == "vanilla", "time_vs_vanilla"] == 1).all()
     ablation = pd.read_parquet(tiny_run / "results" / "kd_ablation.parquet")
     assert list(zip(ablation["param"], ablation["value"])) == [("eta", 0.5), ("lam", 0.5), ("ratio", 0.1), ("ratio", 0.5)]
-    assert (ablation["clips_trained"] == [2, 2, 2, 12]).all()
+    assert (ablation["clips_trained"] == [2, 2, 2, 8]).all()
     runs = pd.read_parquet(tiny_run / "results" / "runs.parquet")
     assert (runs["rule"] == "kd").sum() == 1 + 4 * 2 + 1
     cfg = tiny_config()
@@ -129,11 +155,11 @@ def test_rerun_plans_exactly_the_stale_jobs(tiny_run):
     cfg["evaluation"]["overrides"]["lr"] = 0.005
     planned = planned_jobs(run_workflow(tiny_run, cfg, "-n"))
     ablation = cfg["evaluation"]["labels_ablation"]
-    main_evals = 2 * len(cfg["methods"])  # two seeds per method
+    main_evals = sum(len(p) for p in main_protocols(cfg).values())  # one job per set and protocol
     sd = cfg["static_dynamic"]
     own = (cfg["methods"][sd["method"]]["static"]["spc"], cfg["methods"][sd["method"]]["dpc"])
-    sd_evals = 2 * sum(1 for spc, dpc in sd["grid"] if dpc and (spc, dpc) != own)  # derived runs
-    temporal_evals = len(cfg["temporal"]["grid"]) * len(cfg["temporal"]["seeds"])
+    sd_evals = sum(1 for spc, dpc in sd["grid"] if dpc and (spc, dpc) != own)  # derived runs
+    temporal_evals = len(cfg["temporal"]["grid"])
     assert planned["evaluate"] == main_evals + len(ablation["methods"]) * len(ablation["variants"]) + sd_evals + temporal_evals
     assert planned["cross_arch"] == 1
     assert not {"generate_synthetic", "extract_frames", "teacher", "condense", "evaluate_full"} & set(planned)
@@ -146,20 +172,23 @@ def test_rerun_plans_exactly_the_stale_jobs(tiny_run):
 @pytest.mark.slow
 def test_labels_ablation_table(tiny_run):
     main = pd.read_parquet(tiny_run / "results" / "main.parquet")
-    assert set(main.loc[main["method"] != "full", "labels"]) == {"multi_soft"}
-    assert set(main.loc[main["method"] == "full", "labels"]) == {"hard"}
+    # each protocol's own label mode: Dancing hard, the video study multi-soft, GVD soft
+    assert dict(main[["protocol", "labels"]].drop_duplicates().values) == {
+        "dancing": "hard", "videodc": "multi_soft", "gvd": "soft", "full": "hard"
+    }
     labels = pd.read_parquet(tiny_run / "results" / "labels.parquet")
     settings = [("hard", "ce", True, "hard_ce_cutmix"), ("soft", "kl", False, "soft_kl"), ("multi_soft", "mse_gt", False, "multi_soft_mse_gt")]
-    assert list(zip(labels["method"], labels["labels"], labels["loss"], labels["cutmix"], labels["variant"])) == [
-        (m, *s) for m in ["random", "rded"] for s in settings
-    ]
-    assert (labels["ipc"] == 1).all() and (labels["n_seeds"] == 1).all()
+    methods = tiny_config()["evaluation"]["labels_ablation"]["methods"]
+    assert sorted(zip(labels["method"], labels["labels"], labels["loss"], labels["cutmix"], labels["variant"])) == sorted(
+        (m, *s) for m in methods for s in settings
+    )
+    assert (labels["ipc"] == 1).all() and (labels["n_seeds"] == 1).all() and (labels["protocol"] == "videodc").all()
     for method, variant, top1 in zip(labels["method"], labels["variant"], labels["top1_mean"]):  # its one seed's row
-        assert top1 == seed_rows(tiny_run / "results", f"eval/synthaction/{method}/ipc1/miniC3D/{variant}/seed0.parquet")["top1"].item()
+        assert top1 == seed_rows(tiny_run / "results", f"eval/synthaction/{method}/ipc1/miniC3D/videodc/{variant}.parquet")["top1"].item()
     cfg = tiny_config()
     cfg["evaluation"]["variants"]["soft_kl"]["temperature"] = 4.0  # reruns that setting only
     planned = planned_jobs(run_workflow(tiny_run, cfg, "-n"))
-    assert planned["evaluate"] == 2 and planned["labels_table"] == 1
+    assert planned["evaluate"] == len(methods) and planned["labels_table"] == 1
     assert not {"condense", "teacher", "main_table", "cross_arch"} & set(planned)
 
 
@@ -209,7 +238,7 @@ def test_static_dynamic_table_and_frame_differences(tiny_run):
     cfg = tiny_config()
     table = pd.read_parquet(tiny_run / "results" / "static_dynamic.parquet")
     assert [list(pair) for pair in zip(table["spc"], table["dpc"])] == sorted(cfg["static_dynamic"]["grid"])
-    assert (table["n_seeds"] == 2).all()
+    assert (table["n_seeds"] == 3).all()
     assert_top1_means_count_test_videos(table)
     assert table[["top1_static_mean", "top1_dynamic_mean"]].notna().all().all()
     # 4 classes, 4-frame clips of 16x16: static 3x16x16 and dynamic 4x1x16x16 per memory, H 327
@@ -217,7 +246,7 @@ def test_static_dynamic_table_and_frame_differences(tiny_run):
     by_hand = [4 * (4 * spc * 768 + 4 * dpc * 1024 + (327 if dpc else 0)) for spc, dpc in zip(table["spc"], table["dpc"])]
     assert table["storage_bytes"].tolist() == by_hand
     assert table["storage_vs_base"].tolist() == pytest.approx([b / (4 * 4 * 4 * 768) for b in by_hand])
-    assert (table["stage1_seconds"] > 0).all() and (table["stage1_peak_mem_mb"] > 0).all()
+    assert (table["stage1_seconds"] > 0).all() and (table["stage1_peak_mem_mib"] > 0).all()
     assert (table.loc[table["dpc"] > 0, "stage2_seconds"] > 0).all()
     main = pd.read_parquet(tiny_run / "results" / "main.parquet").set_index("method")
     for sd, base in [("dm_sd", "dm"), ("mtt_sd", "mtt"), ("frepo_sd", "frepo")]:
@@ -238,8 +267,8 @@ def test_temporal_table(tiny_run):
     points = set(zip(temporal["n_syn"], temporal["n_real"], temporal["segments"], temporal["interpolation"]))
     assert points == {(1, 4, 1, "duplicate"), (2, 4, 1, "parametric"), (4, 4, 2, "duplicate")}
     assert_top1_means_count_test_videos(temporal)
-    assert (temporal["s_per_iter"] > 0).all()
-    assert (temporal["peak_mem_mb"] > 0).all() and (temporal["n_seeds"] == 1).all()
+    assert (temporal["seconds_per_iteration"] > 0).all()
+    assert (temporal["peak_mem_mib"] > 0).all() and (temporal["n_seeds"] == 1).all()
     main = pd.read_parquet(tiny_run / "results" / "main.parquet")
     assert not set(temporal["method"]) & set(main["method"])  # the grid stays out of the main table
     parametric = json.loads((tiny_run / "results" / "condensed" / "synthaction" / "dm_syn2_real4_k1_parametric" / "ipc1.json").read_text())
@@ -251,14 +280,17 @@ def test_temporal_table(tiny_run):
 def test_diversity_table(tiny_run):
     table = pd.read_parquet(tiny_run / "results" / "diversity.parquet")
     condensed = sorted(p.parent.name + "/" + p.stem for p in (tiny_run / "results" / "condensed" / "synthaction").glob("*/ipc*.json"))
-    assert sorted(f"{m}/ipc{i}" for m, i in zip(table["method"], table["ipc"])) == condensed  # one row per set
-    assert (table["arch"] == "videomae").all() and (table["clusters"] == 12).all()  # k <= 12 real videos
-    assert table["coverage"].between(0, 1).all() and table["representativeness"].between(0, 100).all()
+    sets = table[table["method"] != "real_train"]
+    assert sorted(f"{m}/ipc{i}" for m, i in zip(sets["method"], sets["ipc"])) == condensed  # one row per set
+    real = table[table["method"] == "real_train"].iloc[0]  # the reference: the real training set itself
+    assert pd.isna(real["ipc"]) and real["coverage"] == 1.0 and real["num_videos"] == 8
+    assert (table["arch"] == "videomae").all() and (table["clusters"] == 8).all()  # k <= 8 real videos
+    assert table["coverage"].between(0, 1).all() and table["representativeness"].between(0, 1).all()
     assert (table["entropy"] >= 0).all() and (table["entropy"] <= table["entropy_max"] + 1e-9).all()
     assert (table["mpd"] >= 0).all() and (table["mpd"] <= 2).all()  # unit-norm features
     runs = pd.read_parquet(tiny_run / "results" / "runs.parquet")
     assert "synthaction/videomae" in set(runs.loc[runs["rule"] == "teacher", "job"])
-    assert (runs["rule"] == "diversity").sum() == len(table)
+    assert (runs["rule"] == "diversity").sum() == 1  # one job per dataset
 
 
 def evaluate_teachers(result) -> set[str]:
@@ -273,12 +305,14 @@ def test_soft_label_evaluations_read_the_configured_teacher(tmp_path):
     cfg = tiny_config()
     cfg["diversity"]["arch"] = "miniC3D"
     cfg["evaluation"]["protocol"] = "gvd"  # teacher_arch: videomae
+    cfg["evaluation"]["protocols"] = {"gvd": cfg["evaluation"]["protocols"]["gvd"]}  # no paper protocols
+    cfg["evaluation"].pop("labels_ablation")
     cfg["evaluation"]["overrides"].update(labels="soft", loss="kd_ce")
     dry_run = run_workflow(tmp_path, cfg, "-n", "results/main.parquet")
     assert evaluate_teachers(dry_run) == {"results/teachers/synthaction/videomae.safetensors"}
     cfg["evaluation"]["protocols"]["gvd"].pop("teacher_arch")  # back to teacher.arch
     dry_run = run_workflow(tmp_path, cfg, "-n", "results/main.parquet")
-    assert evaluate_teachers(dry_run) == {"results/teachers/synthaction/miniC3D.safetensors"}
+    assert evaluate_teachers(dry_run) == {"results/teachers/synthaction/miniC3D_wide.safetensors"}
 
 
 @pytest.mark.slow
@@ -287,10 +321,32 @@ def test_experts_feed_mtt_and_datm(tiny_run):
     index = json.loads(experts.with_suffix(".json").read_text())
     assert [e["file"] for e in index["experts"]] == ["expert_000.safetensors", "expert_001.safetensors"]
     assert all((experts / e["file"]).exists() for e in index["experts"])
-    assert all(e["top1"] / 12.5 == round(e["top1"] / 12.5) for e in index["experts"])  # of 8 test videos
+    assert all(e["top1"] * 8 == pytest.approx(round(e["top1"] * 8)) for e in index["experts"])  # of 8 test videos
     assert index["top1_mean"] == pytest.approx(np.mean([e["top1"] for e in index["experts"]]))
     runs = pd.read_parquet(tiny_run / "results" / "runs.parquet")
     assert "experts" in set(runs["rule"])
     for method, label_kind in (("mtt", "hard"), ("datm", "soft")):
         meta = json.loads((tiny_run / "results" / "condensed" / "synthaction" / method / "ipc1.json").read_text())
         assert meta["label_kind"] == label_kind and meta["num_videos"] == 4
+
+
+@pytest.mark.slow
+def test_claims_table(tiny_run):
+    claims = pd.read_parquet(tiny_run / "results" / "claims.parquet")
+    assert set(claims["holds"]) <= {"true", "false", "unresolved"}
+    beats = claims[claims["claim"] == "distillation_beats_random"]
+    assert set(beats["subject"]) == {"dc_static", "dm", "mtt", "frepo", "datm", "edc"}
+    assert (beats["protocol"] == "dancing").all() and (beats["n_pairs"] == 3).all()
+    main = pd.read_parquet(tiny_run / "results" / "main.parquet").set_index(["method", "protocol"])
+    for row in beats.itertuples():  # the same paired difference as the main table's
+        assert row.difference == pytest.approx(main.loc[(row.subject, "dancing"), "vs_random"])
+    assert {"static_dynamic_beats_base", "soft_labels_raise_accuracy", "soft_labels_shrink_gap",
+            "rded_competitive", "sakd_fast_and_accurate"} <= set(claims["claim"])
+
+
+@pytest.mark.slow
+def test_every_column_is_documented(tiny_run):
+    documented = (REPO / "docs" / "results.md").read_text()
+    for table in sorted((tiny_run / "results").glob("*.parquet")):
+        for column in pd.read_parquet(table).columns:
+            assert f"`{column}`" in documented, f"{table.name}: column {column!r} is not in docs/results.md"

@@ -159,11 +159,19 @@ def _check_config():
                 raise WorkflowError(
                     f"config evaluation.labels_ablation.variants: {variant!r} is not in evaluation.variants"
                 )
-    protocol = EVALUATION["protocol"]
-    if protocol not in EVALUATION["protocols"]:
-        raise WorkflowError(
-            f"config evaluation.protocol: {protocol!r} is not in evaluation.protocols"
-        )
+    sections = {
+        "evaluation": EVALUATION,
+        "evaluation.labels_ablation": EVALUATION.get("labels_ablation"),
+        "temporal": TEMPORAL,
+        "static_dynamic": SD_ABLATION,
+    }
+    for where, section in sections.items():
+        protocol = (section or {}).get("protocol")
+        if protocol is not None and protocol not in EVALUATION["protocols"]:
+            raise WorkflowError(
+                f"config {where}.protocol: {protocol!r} is not in evaluation.protocols "
+                f"({', '.join(EVALUATION['protocols'])})"
+            )
     for name, options in config.get("models", {}).items():
         if name not in ARCHS and "arch" not in options:
             raise WorkflowError(
