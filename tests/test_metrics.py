@@ -119,6 +119,9 @@ class RandomClips:
         self.data = torch.rand(n, *clip_shape, generator=data)
         self.labels = torch.arange(n) % num_classes
 
+    def __len__(self):
+        return len(self.data)
+
     def epoch(self, batch_size, rng, generator):
         order = torch.as_tensor(rng.permutation(len(self.data)))
         for start in range(0, len(order), batch_size):

@@ -283,13 +283,16 @@ def test_ablation_table_rows_by_hand():
             "ipc": ipc,
             "seed": seed,
             "top1": top1,
-            "top5": 90.0,
-            "top1_static": top1 + 10,
-            "top1_dynamic": top1 - 10,
+            "top5": 0.9,
+            "top1_static": top1 + 0.1,
+            "top1_dynamic": top1 - 0.1,
+            "n_test": 40,
             "storage_bytes": 0,
             "condensation_ratio": 0.1,
-            "frames_pct": 10.0,
             "num_train": 2,
+            "steps": 300,
+            "epochs_run": 300,
+            "final_loss": 0.5,
             "train_seconds": 1.0,
             "config_hash": "h",
             "package_version": "0",
@@ -298,10 +301,10 @@ def test_ablation_table_rows_by_hand():
 
     rows = pd.DataFrame(
         [
-            row("dc_static", 1, 0, 20.0),
-            row("dc_static", 1, 1, 30.0),
-            row("dm_sd", 1, 0, 40.0),
-            row("dm_sd", 1, 1, 50.0),
+            row("dc_static", 1, 0, 0.20),
+            row("dc_static", 1, 1, 0.30),
+            row("dm_sd", 1, 0, 0.40),
+            row("dm_sd", 1, 1, 0.50),
         ]
     )
     runs = [
@@ -330,12 +333,11 @@ def test_ablation_table_rows_by_hand():
     ]
     static = {"wall_time_s": 5.0, "seconds_per_iteration": 0.5, "peak_mem_mb": 100.0}
     table = static_dynamic_table(rows, runs, metas, [static, static], {"d": 8})
-    assert table["top1_mean"].tolist() == [25.0, 45.0]
-    assert table["top1_static_mean"].tolist() == [35.0, 55.0] and table[
-        "top1_dynamic_mean"
-    ].tolist() == [15.0, 35.0]
+    assert table["top1_mean"].tolist() == pytest.approx([0.25, 0.45])
+    assert table["top1_static_mean"].tolist() == pytest.approx([0.35, 0.55])
+    assert table["top1_dynamic_mean"].tolist() == pytest.approx([0.15, 0.35])
     assert table["storage_vs_base"].tolist() == pytest.approx([96 / 768, 400 / 768])
-    assert table["stage1_s_per_iter"].tolist() == [0.5, 0.5] and table[
+    assert table["stage1_seconds_per_iteration"].tolist() == [0.5, 0.5] and table[
         "stage2_seconds"
     ].tolist() == [0.0, 9.0]
 
