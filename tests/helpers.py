@@ -71,6 +71,7 @@ def tiny_config() -> dict:
     cfg["evaluation"]["labels_ablation"].update(variants=["hard_ce_cutmix", "soft_kl", "multi_soft_mse_gt"], seeds=[0])
     # the temporal table on 4-frame clips, the parametric interpolator trained a few steps
     cfg["interpolator"]["training"].update(steps=2, batch_size=4, n_syn=[2])
+    cfg["guidance_ablation"].update(ipc=1, strengths=[0.3])
     cfg["temporal"]["grid"] = [
         {"n_syn": 1, "n_real": 4},
         {"n_syn": 2, "n_real": 4, "interpolation": "parametric"},

@@ -282,6 +282,7 @@ def test_diversity_table(tiny_run):
     condensed = sorted(p.parent.name + "/" + p.stem for p in (tiny_run / "results" / "condensed" / "synthaction").glob("*/ipc*.json"))
     sets = table[table["method"] != "real_train"]
     assert sorted(f"{m}/ipc{i}" for m, i in zip(sets["method"], sets["ipc"])) == condensed  # one row per set
+    assert "gvd_strength0p3/ipc1" in condensed  # the guidance ablation is measured here
     real = table[table["method"] == "real_train"].iloc[0]  # the reference: the real training set itself
     assert pd.isna(real["ipc"]) and real["coverage"] == 1.0 and real["num_videos"] == 8
     assert (table["arch"] == "videomae").all() and (table["clusters"] == 8).all()  # k <= 8 real videos

@@ -60,6 +60,8 @@ SD_ABLATION = config.get("static_dynamic")
 # The temporal-taxonomy table: one derived entry of `temporal.method` per grid point.
 TEMPORAL = config.get("temporal")
 TEMPORAL_OPTIONS = {"n_syn": 0, "n_real": 0, "segments": 1, "interpolation": "duplicate"}
+# The guidance-strength ablation of GVD: derived entries measured in the diversity table.
+GUIDANCE = config.get("guidance_ablation")
 
 # ---------------------------------------------------------------- checks beyond the schema
 
@@ -381,11 +383,41 @@ def _temporal_derived_entries():
     return derived
 
 
+def guidance_runs():
+    """(derived entry `<method>_strength<λ>`, λ) of the guidance ablation ('.' written 'p')."""
+    if not GUIDANCE:
+        return []
+    return [
+        (f"{GUIDANCE['method']}_strength{strength:g}".replace(".", "p"), strength)
+        for strength in GUIDANCE["strengths"]
+    ]
+
+
+def _guidance_derived_entries():
+    derived = {}
+    for name, strength in guidance_runs():
+        entry = copy.deepcopy(METHODS[GUIDANCE["method"]])
+        entry.update(strength=strength, ipcs=[GUIDANCE["ipc"]], kind=method_kind(GUIDANCE["method"]))
+        derived[name] = entry
+    return derived
+
+
+def _check_guidance():
+    if GUIDANCE and (
+        GUIDANCE["method"] not in METHODS or method_kind(GUIDANCE["method"]) != "gvd"
+    ):
+        raise WorkflowError(
+            f"config guidance_ablation.method: {GUIDANCE['method']!r} is not a methods entry of kind gvd"
+        )
+
+
 _check_config()
 _check_static_dynamic()
+_check_guidance()
 _check_temporal()
 METHOD_ENTRIES.update(_sd_derived_entries())
 METHOD_ENTRIES.update(_temporal_derived_entries())
+METHOD_ENTRIES.update(_guidance_derived_entries())
 TEMPORAL_METHODS = {p["method"] for p in temporal_points()}
 # method entry -> the protocols its sets are evaluated under in the main table
 METHOD_PROTOCOLS = evaluation_protocols(
@@ -742,7 +774,7 @@ def _diffusion_jobs():
     """Diffusion models some condense job reads."""
     needed = {
         wc["dataset"]
-        for _, wc in _condense_jobs()
+        for _, wc in _condense_jobs() + _guidance_condense_jobs()
         if "diffusion" in METHOD_ENTRIES[wc["method"]].get("requires", [])
     }
     return [("diffusion", {"dataset": d}) for d in sorted(needed)]
@@ -873,7 +905,7 @@ def diversity_sets(dataset):
     [method, ipc] pairs, each once."""
     condense = _condense_jobs() + _static_memory_jobs() + _sd_ablation_condense_jobs()
     sets = []
-    for _, wc in condense + _temporal_condense_jobs():
+    for _, wc in condense + _temporal_condense_jobs() + _guidance_condense_jobs():
         if wc["dataset"] == dataset and [wc["method"], wc["ipc"]] not in sets:
             sets.append([wc["method"], wc["ipc"]])
     return sets
@@ -985,6 +1017,14 @@ def get_static_dynamic_input(wildcards):
     }
 
 
+def _guidance_condense_jobs():
+    return [
+        ("condense", {"dataset": d, "method": name, "ipc": GUIDANCE["ipc"]})
+        for d in DATASETS
+        for name, _ in guidance_runs()
+    ]
+
+
 def _temporal_condense_jobs():
     ipc = TEMPORAL.get("ipc", 1) if TEMPORAL else 1
     return [
@@ -1041,7 +1081,7 @@ def get_run_benchmarks():
     sd_jobs = _static_memory_jobs() + _sd_ablation_condense_jobs() + _sd_ablation_eval_jobs()
     jobs += [job for job in sd_jobs if job not in jobs]
     jobs += _interpolator_jobs() + _temporal_condense_jobs() + _temporal_eval_jobs()
-    jobs += _diversity_jobs()
+    jobs += _guidance_condense_jobs() + _diversity_jobs()
     return [BENCHMARKS[rule].format(**wc) for rule, wc in jobs]
 
 
