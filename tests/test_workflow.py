@@ -48,11 +48,11 @@ def main_protocols(cfg) -> dict[str, list[str]]:
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda c: c["datasets"]["synthaction"].update(extrct={}), "'extrct' was unexpected"),
+        (lambda c: c["datasets"]["synthaction"].update(extrct={}), "did you mean 'extract'?"),
         (lambda c: c["datasets"].update(bad={"format": "avi_folder", "root": "/tmp"}), "avi_folder"),
         (lambda c: c["datasets"].update(ucf={"format": "ucf101", "root": "/no/such/dir"}), "datasets.ucf.root"),
         (lambda c: c["methods"].update(magic={}), "methods.magic: unknown method kind 'magic'"),
-        (lambda c: c["methods"]["random"].update(ipcs=[50]), "IPC 50 of method 'random' exceeds the 3 training videos of class 'RedCircle'"),
+        (lambda c: c["methods"]["random"].update(ipcs=[50]), "IPC 50 of method 'random' exceeds the 2 training videos of class 'RedCircle' (and every other class; 1 more are its validation split)"),
         (lambda c: c["evaluation"]["labels_ablation"].update(variants=["nope"]), "labels_ablation.variants: 'nope' is not in evaluation.variants"),
         (lambda c: c["evaluation"]["labels_ablation"].update(ipcs=[2]), "method 'random' is not condensed at IPC 2"),
         (lambda c: c["evaluation"]["overrides"].update(lr=-1), "-1"),
