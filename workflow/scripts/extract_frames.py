@@ -10,6 +10,7 @@ def main(smk):
         list_dataset(smk.params.dataset),
         Path(smk.output.manifest).parent,
         ExtractOptions(**smk.params.extract),
+        workers=smk.threads,
     )
     bad = manifest[manifest["status"] != "ok"]
     print(f"extracted {len(manifest) - len(bad)} videos; skipped {len(bad)}")
