@@ -30,3 +30,17 @@ def test_condense_estimate_parts():
     assert mtt["activations"] == round(mtt_unroll_mb(profile, 10, 20, False))
     assert low["activations"] < mtt["activations"]
     assert estimate_line(dm).startswith(f"memory estimate (dm, miniC3D): {dm['total']} MB (synthetic ")
+
+
+def test_a_condensation_job_logs_its_estimate(tiny_store_dir, tmp_path, capsys):
+    from vidcond.condense import run_condense
+    from vidcond.memory import job_estimate
+
+    params = {"arch": "miniC3D", "batch_real": 3, "iterations": 1}
+    models = {"miniC3D": TINY}
+    clip = {"num_frames": 4, "stride": 2}
+    run_condense(tiny_store_dir, tmp_path / "set", dataset="tiny", method="dm", kind="dm", ipc=1, params=params,
+                 clip=clip, seed=0, model_options=models, progress=False)
+    expected = estimate_line(job_estimate("dm", params, 1, tiny_store_dir, clip, models))
+    assert expected in capsys.readouterr().out.splitlines()
+    assert expected.startswith("memory estimate (dm, miniC3D): ")

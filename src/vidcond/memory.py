@@ -117,3 +117,20 @@ def available_mb(device) -> float:
             if line.startswith("MemAvailable:"):
                 return int(line.split()[1]) / 1024
     return float("inf")
+
+
+def job_estimate(
+    kind: str, params: dict, ipc: int, store_dir, clip: dict, model_options: dict, inputs: dict | None = None
+) -> dict:
+    """:func:`condense_estimate` of a condensation job on the frame store at ``store_dir``
+    (its classes and frame size from ``store.json``); with an ``experts`` input (a path stem),
+    the student is the experts' network."""
+    from pathlib import Path
+
+    meta = json.loads((Path(store_dir) / "store.json").read_text())
+    clip_shape = (clip["num_frames"], 3, meta["height"], meta["width"])
+    arch = None
+    if inputs and "experts" in inputs:
+        spec = json.loads(Path(inputs["experts"]).with_suffix(".json").read_text())["spec"]
+        arch, model_options = spec["arch"], {spec["arch"]: spec["options"]}
+    return condense_estimate(kind, params, ipc, len(meta["classes"]), clip_shape, model_options, arch=arch)
