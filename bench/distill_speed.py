@@ -185,21 +185,23 @@ OFFICIAL_SIZES = {"8x32x32": (8, 32, 10, 64), "16x112x112": (16, 112, 2, 4)}
 PAPER_MINIC3D = {"channels": [64, 128, 128], "norm": "none", "head": "conv_max"}
 
 
-def write_random_store(directory: Path, classes: int, per_class: int, frames: int, size: int) -> None:
-    """A frame store of random uint8 videos (``per_class`` of ``2 * frames`` frames a class)."""
+def write_random_store(directory: Path, classes: int, per_class: int, frames: int, size: int, test_per_class: int = 0) -> None:
+    """A frame store of random uint8 videos: ``per_class`` training and ``test_per_class``
+    test videos of ``frames`` frames a class."""
     import numpy as np
     import pandas as pd
 
     from vidcond.data.framestore import FRAMES_FILE, MANIFEST_FILE, META_FILE
 
     directory.mkdir(parents=True, exist_ok=True)
-    n_stored, videos = 2 * frames, classes * per_class
+    n_stored, videos = frames, classes * (per_class + test_per_class)
     rng = np.random.default_rng(0)
     rng.integers(0, 256, (videos * n_stored, size, size, 3), dtype=np.uint8).tofile(directory / FRAMES_FILE)
-    labels = np.repeat(np.arange(classes), per_class)
+    labels = np.repeat(np.arange(classes), per_class + test_per_class)
+    split = np.tile(["train"] * per_class + ["test"] * test_per_class, classes)
     pd.DataFrame({
         "video_id": [f"v{i}" for i in range(videos)], "path": "", "class_name": [f"c{c}" for c in labels],
-        "label": labels, "split": "train", "n_frames": n_stored, "fps": 25.0, "status": "ok", "error": "",
+        "label": labels, "split": split, "n_frames": n_stored, "fps": 25.0, "status": "ok", "error": "",
         "offset": np.arange(videos) * n_stored, "n_stored": n_stored,
     }).to_parquet(directory / MANIFEST_FILE)
     meta = {"height": size, "width": size, "total_frames": videos * n_stored,
@@ -286,7 +288,7 @@ def dm_runner(kind: str, size: str, scratch: Path):
     frames, pixels, classes, batch_real = OFFICIAL_SIZES[size]
     store_dir = scratch / size
     if not (store_dir / "store.json").exists():
-        write_random_store(store_dir, classes, max(batch_real, 4), frames, pixels)
+        write_random_store(store_dir, classes, max(batch_real, 4), 2 * frames, pixels)
     ctx = CondenseContext(store=FrameStore(store_dir), dataset="random", ipc=1, params={"arch": "miniC3D", "batch_real": batch_real},
                           clip={"num_frames": frames, "stride": 1}, model_options={"miniC3D": PAPER_MINIC3D}, progress=False)
     torch.manual_seed(0)
