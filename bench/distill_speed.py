@@ -205,7 +205,7 @@ def write_random_store(directory: Path, classes: int, per_class: int, frames: in
         "offset": np.arange(videos) * n_stored, "n_stored": n_stored,
     }).to_parquet(directory / MANIFEST_FILE)
     meta = {"height": size, "width": size, "total_frames": videos * n_stored,
-            "classes": [{"label": c, "name": f"c{c}"} for c in range(classes)]}
+            "classes": [{"label": c, "name": f"c{c}", "group": None} for c in range(classes)]}
     (directory / META_FILE).write_text(json.dumps(meta))
 
 
