@@ -32,6 +32,11 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
+def config_path(name: str) -> Path:
+    """A paper config by name (config/paper/<name>.yaml), or any config file by its path."""
+    return Path(name) if name.endswith(".yaml") else REPO / "config" / "paper" / f"{name}.yaml"
+
+
 SHORTENED = {"max_start_epoch": 1, "current_max_start_epoch": 1, "min_start_epoch": 0, "expansion_end_iteration": 1}
 
 
@@ -100,7 +105,7 @@ def run_one(config_name: str, method: str, ipc: int, store: Path, scratch: Path,
     from vidcond.condense import run_condense
     from vidcond.methods import distill
 
-    config = yaml.safe_load((REPO / "config" / "paper" / f"{config_name}.yaml").read_text())
+    config = yaml.safe_load(config_path(config_name).read_text())
     dataset = next(iter(config["datasets"].values()))
     entry = config["methods"][method]
     params = method_params(entry, ipc, args.iterations, args.batch_real)
@@ -132,7 +137,8 @@ def run_one(config_name: str, method: str, ipc: int, store: Path, scratch: Path,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--configs", nargs="+", default=["dancing", "videodc", "gvd", "sakd"])
+    parser.add_argument("--configs", nargs="+", default=["dancing", "videodc", "gvd", "sakd"],
+                        help="paper config names, or paths of config files")
     parser.add_argument("--iterations", type=int, default=2)
     parser.add_argument("--classes", type=int, default=3)
     parser.add_argument("--videos", type=int, default=4, help="training videos per class")
@@ -160,11 +166,11 @@ def main() -> None:
     print(header)
     with tempfile.TemporaryDirectory() as scratch_root:
         for config_name in args.configs:
-            config = yaml.safe_load((REPO / "config" / "paper" / f"{config_name}.yaml").read_text())
+            config = yaml.safe_load(config_path(config_name).read_text())
             name, dataset = next(iter(config["datasets"].items()))
             clip, extract = dataset["clip"], dataset["extract"]
             span = (clip["num_frames"] - 1) * clip["stride"] + 1
-            scratch = Path(scratch_root) / config_name
+            scratch = Path(scratch_root) / config_path(config_name).stem
             store = scratch / "frames"
             write_random_store(store, args.classes, args.videos, span, extract["height"], test_per_class=1)
             shape = f"{clip['num_frames']}x{extract['height']}x{extract['width']}"
