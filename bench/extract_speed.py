@@ -1,24 +1,29 @@
 """Frame extraction speed: the workflow's extraction (`vidcond.data.framestore.extract`:
-sequential decode, resize, write the frame store) against plain decord on the same files.
+sequential decode resizing while decoding, write the frame store) against plain decord on
+the same files.
 
-    python bench/extract_speed.py [--per-class 4] [--frames 64] [--size 112] [--out 32]
+    python bench/extract_speed.py [--per-class 4] [--frames 64] [--size 112] [--out 32] [--workers 1]
 
 Generates synthaction videos (10 classes, AVI with B-frames and MP4, `--size` pixels) in a
 temporary directory and prints decoded source frames per second of
 
-* vidcond extract  — the whole extraction into a frame store of `--out` pixels;
-* vidcond decode   — its sequential decoding alone (`iter_frames`), no resize or write;
+* vidcond extract  — the whole extraction into a frame store of `--out` pixels
+  (`--workers` processes; one by default, as the decord figures);
+* vidcond decode   — sequential decoding at native size alone (`iter_frames`), no write;
 * decord get_batch — plain decord: one `VideoReader` per file, all frames in one
   `get_batch` call, native size (fast random access; wrong frames on AVI with B-frames,
   the reason extraction decodes sequentially);
 * decord resize    — plain decord resizing while decoding (`width`/`height` arguments).
 
-Each figure is the best of `--repeats` runs, one thread.
+The variants run in turn, `--repeats` rounds (alternating, in the same process); each
+figure is the median, one thread. Last line: the ratio of the extraction's rate to decord
+resizing while decoding, per round, and its median.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -28,13 +33,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
-def best_rate(fn, frames: int, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - started)
-    return frames / best
+def timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -43,7 +45,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=64)
     parser.add_argument("--size", type=int, default=112, help="height and width of the videos")
     parser.add_argument("--out", type=int, default=32, help="height and width of the frame store")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=1, help="extraction processes")
     args = parser.parse_args()
 
     import decord
@@ -70,7 +73,7 @@ def main() -> None:
 
         options = ExtractOptions(height=args.out, width=args.out)
         rates = {
-            "vidcond extract": lambda: extract(listing, scratch / "store", options, progress=False),
+            "vidcond extract": lambda: extract(listing, scratch / "store", options, progress=False, workers=args.workers),
             "vidcond decode": lambda: [sum(1 for _ in iter_frames(p)) for p in paths],
             "decord get_batch": lambda: [
                 (r := decord.VideoReader(p, num_threads=1)).get_batch(list(range(len(r)))).asnumpy() for p in paths
@@ -81,8 +84,14 @@ def main() -> None:
                 for p in paths
             ],
         }
-        for name, fn in rates.items():
-            print(f"{name:17s} {best_rate(fn, frames, args.repeats):8.0f} frames/s")
+        seconds = {name: [] for name in rates}
+        for _ in range(args.repeats):
+            for name, fn in rates.items():
+                seconds[name].append(timed(fn))
+        for name, times in seconds.items():
+            print(f"{name:17s} {frames / statistics.median(times):8.0f} frames/s")
+        ratios = [r / e for e, r in zip(seconds["vidcond extract"], seconds["decord resize"])]
+        print(f"extract / decord resize: {statistics.median(ratios):.2f} (rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
 
 
 if __name__ == "__main__":

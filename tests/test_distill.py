@@ -40,11 +40,11 @@ def make_ctx(store, work_dir=None, ipc=1, **params):
 
 
 def test_class_mean_distance_by_hand():
-    real = torch.tensor([[1.0, 2.0], [3.0, 4.0], [0.0, 0.0], [2.0, 2.0]])
-    syn = torch.tensor([[1.0, 1.0], [1.0, 0.0]])
-    # class 0: mean real (2, 3) - (1, 1) -> 1 + 4; class 1: mean real (1, 1) - (1, 0) -> 0 + 1
-    loss = class_mean_distance(real, torch.tensor([0, 0, 1, 1]), syn, torch.tensor([0, 1]))
-    assert loss.item() == pytest.approx(6.0)
+    real_means = {0: torch.tensor([2.0, 3.0]), 1: torch.tensor([1.0, 1.0])}
+    syn = torch.tensor([[1.0, 1.0], [1.0, 0.0], [3.0, 2.0]])
+    # class 0: (2, 3) - mean syn (2, 1.5) -> 0 + 2.25; class 1: (1, 1) - (1, 0) -> 0 + 1
+    loss = class_mean_distance(real_means, syn, torch.tensor([0, 1, 0]))
+    assert loss.item() == pytest.approx(3.25)
 
 
 class ChannelMeans(torch.nn.Module):

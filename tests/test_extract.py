@@ -1,4 +1,5 @@
-"""Frame extraction: frame-exact against PyAV, B-frame AVIs, bad files recorded and skipped."""
+"""Frame extraction: frame-exact against PyAV, B-frame AVIs, resizing while decoding, bad files
+recorded and skipped, parallel extraction identical to serial."""
 
 import numpy as np
 import pandas as pd
@@ -6,7 +7,7 @@ import pytest
 
 from helpers import run_workflow, tiny_config
 from layouts import HMDB_FILES, make_hmdb51, make_kinetics400, make_ucf101, video_frames
-from vidcond.data.framestore import ExtractOptions, FrameStore, extract, resize_frames
+from vidcond.data.framestore import ExtractOptions, FrameStore, extract
 from vidcond.data.layouts import list_dataset, manifest_summary
 from vidcond.data.videoio import decode_all, decode_all_pyav, write_video
 
@@ -49,18 +50,42 @@ def test_extraction_matches_pyav_frame_by_frame(tmp_path, suffix):
     np.testing.assert_array_equal(store.video(0, int(native["n_stored"][0])), reference)
     extract(listing, tmp_path / "small", ExtractOptions(height=12, width=16, frame_stride=2), progress=False)
     small = FrameStore(tmp_path / "small")
-    np.testing.assert_array_equal(small.frames[:], resize_frames(reference[::2], 12, 16))
+    np.testing.assert_array_equal(small.frames[:], decode_all_pyav(path, 12, 16)[::2])
     extract(listing, tmp_path / "few", ExtractOptions(height=24, width=32, max_frames=4), progress=False)
     np.testing.assert_array_equal(FrameStore(tmp_path / "few").frames[:], reference[[0, 3, 6, 9]])
 
 
-def test_resize_keeps_flat_images_and_averages_detail_away():
-    flat = np.full((2, 8, 8, 3), 77, np.uint8)
-    np.testing.assert_array_equal(resize_frames(flat, 4, 4), np.full((2, 4, 4, 3), 77, np.uint8))
-    checker = np.indices((8, 8)).sum(0) % 2 * 255
-    frames = np.repeat(checker[None, :, :, None], 3, axis=3).astype(np.uint8)
-    out = resize_frames(frames, 4, 4).astype(int)
-    assert np.abs(out - 127.5).max() < 40  # antialiasing: no aliasing back to 0/255
+def test_resizing_while_decoding_a_bframe_avi_matches_pyav_frame_by_frame(bframe_avi):
+    # 16 wide: decord pads each resized row to 96 bytes, which decoding must strip.
+    for height, width in [(12, 16), (20, 20), (8, 8)]:
+        ours, _ = decode_all(bframe_avi, height, width)
+        reference = decode_all_pyav(bframe_avi, height, width)
+        assert ours.shape == reference.shape == (40, height, width, 3)
+        np.testing.assert_array_equal(ours, reference)
+        assert len({frame.tobytes() for frame in reference}) == 40  # so a wrong frame cannot pass
+
+
+def test_resizing_averages_detail_away(tmp_path):
+    flat = np.full((4, 32, 32, 3), 77, np.uint8)
+    write_video(tmp_path / "flat.mp4", flat)
+    small = decode_all(tmp_path / "flat.mp4", 8, 8)[0]
+    assert small.shape == (4, 8, 8, 3) and len(np.unique(small)) == 1  # flat stays flat
+    assert abs(int(small.flat[0]) - 77) <= 2  # up to the codec's YUV rounding
+    checker = np.indices((32, 32)).sum(0) % 2 * 255
+    write_video(tmp_path / "checker.mp4", np.repeat(np.repeat(checker[None, :, :, None], 3, 3), 4, 0).astype(np.uint8))
+    out = decode_all(tmp_path / "checker.mp4", 8, 8)[0].astype(int)
+    assert np.abs(out - 127.5).max() < 40  # the whole footprint is averaged: no aliasing back to 0/255
+
+
+def test_parallel_extraction_writes_the_same_store_as_serial(tmp_path):
+    facts = make_ucf101(tmp_path / "data")
+    listing = list_dataset({"format": "ucf101", "root": str(tmp_path / "data")})
+    opts = ExtractOptions(height=12, width=16)
+    serial = extract(listing, tmp_path / "serial", opts, progress=False)
+    parallel = extract(listing, tmp_path / "parallel", opts, progress=False, workers=3)
+    pd.testing.assert_frame_equal(serial, parallel)
+    assert (serial["status"] == "error").sum() == len(facts["bad"]) > 0
+    assert (tmp_path / "serial" / "frames.u8").read_bytes() == (tmp_path / "parallel" / "frames.u8").read_bytes()
 
 
 @pytest.mark.parametrize("maker", [make_ucf101, make_hmdb51, make_kinetics400])
@@ -84,7 +109,7 @@ def test_real_layout_extraction_records_bad_videos(tmp_path, maker):
     first = good.iloc[0]
     np.testing.assert_array_equal(
         store.video(int(first["offset"]), int(first["n_stored"])),
-        resize_frames(decode_all_pyav(first["path"]), 12, 16),
+        decode_all_pyav(first["path"], 12, 16),
     )
 
 

@@ -66,3 +66,13 @@ def test_save_and_load_round_trip(tmp_path):
     loaded = load_model(tmp_path / "m")
     x = torch.rand(2, 4, 3, 16, 16)
     torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("shape", [(16, 3, 112, 112), (8, 3, 32, 32), (8, 3, 56, 56), (4, 3, 16, 24), (1, 3, 9, 7)])
+def test_minic3d_block_output_size_matches_a_forward(shape):
+    from vidcond.models.c3d import block_output_size
+
+    model = build_model("miniC3D", 3, shape, channels=[2, 2, 2], norm="none", head="conv_max")
+    with torch.no_grad():
+        maps = model.blocks(torch.zeros(1, 3, shape[0], *shape[2:]))
+    assert maps.shape[2:] == (block_output_size(shape[0], time=True), block_output_size(shape[2]), block_output_size(shape[3]))

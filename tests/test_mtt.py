@@ -186,8 +186,9 @@ def test_gradients_reach_videos_and_lr_and_low_memory_agrees(tiny_store, expert_
     low = _loss_and_grads(
         make_ctx(tiny_store, expert_stem, low_memory=True, **params), videos, labels
     )
-    assert low[0] == pytest.approx(loss, rel=1e-5)
-    # the same computation in another order: equal up to float rounding
+    # the same computation in another order: equal up to float rounding (which 3 steps of
+    # a student far from the expert, loss ~33, amplify to ~1e-4)
+    assert low[0] == pytest.approx(loss, rel=1e-3)
     torch.testing.assert_close(
         low[1], video_grad, rtol=1e-3, atol=1e-4 * video_grad.abs().max().item()
     )
@@ -330,3 +331,19 @@ def test_killed_datm_resumes_to_the_same_videos_labels_and_lr(
         assert torch.equal(resumed[name], reference[name]), name
     params["iterations"] = 0  # the labels as initialised: training moved them
     assert not torch.equal(reference["soft_labels"], condense(None)["soft_labels"])
+
+
+def test_low_memory_auto_follows_the_estimate_against_the_memory_available(tiny_store, expert_stem, monkeypatch):
+    from vidcond.memory import activation_profile, mtt_unroll_mb
+    from vidcond.methods import mtt
+
+    spec = ExpertBank(expert_stem).index["spec"]
+    profile = activation_profile(spec["arch"], spec["num_classes"], spec["clip_shape"], spec["options"])
+    needed = mtt_unroll_mb(profile, 4, 5, False)  # IPC 1 of 4 classes, 5 steps
+    assert needed > mtt_unroll_mb(profile, 4, 5, True)
+    for available, expected in [(2 * needed - 1, True), (2 * needed + 1, False)]:
+        monkeypatch.setattr(mtt, "available_mb", lambda device, mb=available: mb)
+        objective = MTTObjective(make_ctx(tiny_store, expert_stem, syn_steps=5, max_start_epoch=2), np.random.default_rng(0))
+        assert objective.low_memory is expected
+    explicit = MTTObjective(make_ctx(tiny_store, expert_stem, syn_steps=5, max_start_epoch=2, low_memory=False), np.random.default_rng(0))
+    assert explicit.low_memory is False  # an explicit setting is kept whatever the memory

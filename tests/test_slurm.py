@@ -139,7 +139,10 @@ def test_profile_is_found_from_the_root_and_asks_gpus_for_gpu_rules_only(tmp_pat
     }
     assert gpu_jobs == compute - CPU_RULES
     for rule, job in jobs.items():
-        assert int(job["resources"]["runtime"]) >= 60 and int(job["resources"]["mem_mb"]) >= 4000, rule
+        assert int(job["resources"]["runtime"]) >= 60, rule
+        # condense: the job's memory estimate, known once its frame store exists
+        if not (rule == "condense" and job["resources"]["mem_mb"] == "<TBD>"):
+            assert int(job["resources"]["mem_mb"]) >= 4000, rule
     assert all(jobs[rule]["threads"] > 1 for rule in gpu_jobs)  # the profile's set-threads
 
     # Time and memory grow with the attempt (retries), for every rule the profile lists.
@@ -147,6 +150,8 @@ def test_profile_is_found_from_the_root_and_asks_gpus_for_gpu_rules_only(tmp_pat
     assert profile["retries"] >= 1 and profile["rerun-incomplete"] and profile["keep-going"]
     for rule, resources in [("default", profile["default-resources"]), *profile["set-resources"].items()]:
         for key in ("runtime", "mem_mb"):
+            if rule == "condense" and key == "mem_mb":
+                continue  # the rule's own, from the job's memory estimate
             first, second = (eval(str(resources[key]), {"attempt": a}) for a in (1, 2))
             assert second == 2 * first > 0, (rule, key)
 

@@ -11,6 +11,7 @@ import torch
 
 from .condensed import condensation_ratio, save_condensed
 from .data.framestore import FrameStore
+from .memory import estimate_line, job_estimate
 from .methods import CondenseContext, get_method
 from .training import pick_device
 from .workflow import provenance
@@ -53,6 +54,10 @@ def run_condense(
 ) -> dict:
     store = FrameStore(store_dir)
     check_ipc(store, ipc, dataset)
+    try:  # a log line: never the reason a job fails
+        print(estimate_line(job_estimate(kind, params, ipc, store_dir, clip, dict(model_options or {}), inputs)), flush=True)
+    except Exception as err:
+        print(f"memory estimate unavailable: {type(err).__name__}: {err}", flush=True)
     device = pick_device()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

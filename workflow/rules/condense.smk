@@ -12,6 +12,7 @@ rule condense:
         "../../envs/vidcond.yaml"
     resources:
         gpu=1,
+        mem_mb=get_condense_mem_mb,
     params:
         kind=get_method_kind,
         hyper=get_method_params,

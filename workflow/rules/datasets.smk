@@ -48,6 +48,7 @@ rule extract_frames:
         "benchmarks/extract_frames/{dataset}.tsv"
     conda:
         "../../envs/vidcond.yaml"
+    threads: 4  # videos decoded in parallel; the store is the same for any count
     params:
         dataset=get_dataset_options,
         extract=get_extract_options,

@@ -13,6 +13,7 @@ def main(smk):
         listing,
         Path(smk.output.manifest).parent,
         ExtractOptions(**smk.params.extract),
+        workers=smk.threads,
     )
     print(manifest_summary(smk.wildcards.dataset, smk.output.manifest))
     for row in manifest[manifest["status"] != "ok"].itertuples():

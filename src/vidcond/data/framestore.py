@@ -13,14 +13,13 @@ Layout of ``results/frames/<dataset>/``:
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..io import atomic_path, write_json, write_parquet
@@ -44,59 +43,74 @@ class ExtractOptions:
         return kept
 
 
-def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Antialiased bilinear resize of [N, h, w, 3] uint8 frames to [N, height, width, 3]."""
-    if frames.shape[1:3] == (height, width):
-        return frames
-    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
-    x = F.interpolate(x, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
-    return x.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
-
-
-def _decode_kept(path: str, opts: ExtractOptions) -> tuple[np.ndarray, int, float]:
-    """Decode ``path`` sequentially; return (kept frames resized, decoded count, fps)."""
-    frames = iter_frames(path)
+def decode_kept(path: str, opts: ExtractOptions) -> tuple[np.ndarray, int, float]:
+    """Decode ``path`` sequentially, resizing while decoding; return (kept frames, decoded count, fps)."""
+    frames = iter_frames(path, opts.height, opts.width)
     fps, n_header = next(frames)
-    wanted = set(opts.kept_indices(n_header).tolist())
-    kept, decoded = [], 0
+    wanted = opts.kept_indices(n_header)
+    kept, decoded, next_wanted = [], 0, 0
     for index, frame in enumerate(frames):
         decoded = index + 1
-        if index in wanted:
+        if next_wanted < len(wanted) and index == wanted[next_wanted]:
             kept.append(frame)
+            next_wanted += 1
     if not kept:
         raise ValueError("no decodable frame")
-    return resize_frames(np.stack(kept), opts.height, opts.width), decoded, fps
+    return np.stack(kept), decoded, fps
 
 
-def extract(listing: Listing, out_dir: str | Path, opts: ExtractOptions, progress: bool = True) -> pd.DataFrame:
+def _decode_or_error(job: tuple[str, ExtractOptions]) -> tuple[np.ndarray | None, int, float, str]:
+    """`decode_kept` for a worker process: a failure comes back as its message."""
+    try:
+        return (*decode_kept(*job), "")
+    except Exception as err:  # decord raises RuntimeError/DECORDError on bad files
+        return None, 0, np.nan, f"{type(err).__name__}: {err}"
+
+
+def _decoded(jobs: list[tuple[str, ExtractOptions]], workers: int):
+    """`_decode_or_error` of every job, in order, over ``workers`` processes."""
+    if workers <= 1 or len(jobs) <= 1:
+        yield from map(_decode_or_error, jobs)
+        return
+    # fork: the parent may be a Snakemake script, which spawn would re-execute on import.
+    with multiprocessing.get_context("fork").Pool(min(workers, len(jobs))) as pool:
+        yield from pool.imap(_decode_or_error, jobs, chunksize=2)
+
+
+def extract(
+    listing: Listing, out_dir: str | Path, opts: ExtractOptions, progress: bool = True, workers: int = 1
+) -> pd.DataFrame:
     """Extract every ``ok`` video of ``listing`` into a frame store at ``out_dir``.
 
-    A video that fails to decode is recorded with its error and skipped; the store is
-    still written. Every file is written under a temporary name and renamed at the end.
+    ``workers`` videos are decoded in parallel (separate processes); frames are written in
+    listing order whatever their number. A video that fails to decode is recorded with its
+    error and skipped; the store is still written. Every file is written under a temporary
+    name and renamed at the end.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = listing.videos.copy()
-    manifest["status"] = manifest["status"].map({"ok": "ok", "missing": "error"})
-    columns = {"n_frames": 0, "fps": np.nan, "offset": -1, "n_stored": 0}
-    for name, default in columns.items():
-        manifest[name] = default
+    status = manifest["status"].map({"ok": "ok", "missing": "error"}).to_numpy(dtype=object)
+    errors = manifest["error"].to_numpy(dtype=object).copy()
+    n_frames, n_stored = np.zeros(len(manifest), np.int64), np.zeros(len(manifest), np.int64)
+    fps, offsets = np.full(len(manifest), np.nan), np.full(len(manifest), -1, np.int64)
+    todo = np.flatnonzero(status == "ok")
+    jobs = [(path, opts) for path in manifest["path"].to_numpy()[todo]]
     offset = 0
     with atomic_path(out_dir / FRAMES_FILE) as tmp_frames, open(tmp_frames, "wb") as sink:
-        rows = tqdm(manifest.itertuples(), total=len(manifest), desc="extract", disable=not progress, mininterval=2)
-        for row in rows:
-            if row.status != "ok":
+        results = tqdm(_decoded(jobs, workers), total=len(jobs), desc="extract", disable=not progress, mininterval=2)
+        for i, (frames, decoded, rate, error) in zip(todo, results):
+            if frames is None:
+                status[i], errors[i] = "error", error
                 continue
-            try:
-                frames, decoded, fps = _decode_kept(row.path, opts)
-            except Exception as err:  # decord raises RuntimeError/DECORDError on bad files
-                manifest.loc[row.Index, ["status", "error"]] = ["error", f"{type(err).__name__}: {err}"]
-                continue
-            sink.write(frames.tobytes())
-            manifest.loc[row.Index, ["n_frames", "fps", "offset", "n_stored"]] = [decoded, fps, offset, len(frames)]
+            sink.write(frames.data)
+            n_frames[i], fps[i], offsets[i], n_stored[i] = decoded, rate, offset, len(frames)
             offset += len(frames)
         sink.flush()
         os.fsync(sink.fileno())
+    manifest = manifest.assign(
+        status=status, error=errors, n_frames=n_frames, fps=fps, offset=offsets, n_stored=n_stored
+    )
     write_parquet(out_dir / MANIFEST_FILE, manifest)
     meta = {
         "height": opts.height,

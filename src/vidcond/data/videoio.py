@@ -45,8 +45,12 @@ def write_video(path: str | Path, frames: np.ndarray, fps: int = 25, b_frames: i
             container.mux(packet)
 
 
-def iter_frames(path: str | Path):
+def iter_frames(path: str | Path, height: int = -1, width: int = -1):
     """Yield (fps, header frame count) once, then every frame ([H, W, 3] uint8) in order.
+
+    ``height``/``width`` > 0 resize while decoding (ffmpeg's ``scale`` filter, bilinear,
+    which averages over the whole footprint when shrinking), far cheaper than converting
+    full-size frames and resizing them afterwards.
 
     Reads strictly sequentially with decord's ``next()``: its random access (``get_batch``
     with arbitrary indices) returns wrong frames on mpeg4 AVI files with B-frames. A file
@@ -54,18 +58,30 @@ def iter_frames(path: str | Path):
     """
     import decord
 
-    reader = decord.VideoReader(str(path), num_threads=1)
+    reader = decord.VideoReader(str(path), num_threads=1, height=height, width=width)
     yield float(reader.get_avg_fps()), len(reader)
     for _ in range(len(reader)):
         try:
-            yield reader.next().asnumpy()
+            frame = reader.next().asnumpy()
         except (StopIteration, decord.DECORDError):
             return
+        yield _unpad(frame, height, width)
 
 
-def decode_all(path: str | Path) -> tuple[np.ndarray, float]:
+def _unpad(frame: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Drop the row padding decord leaves in resized frames whose rows are not aligned.
+
+    (For 16 pixels wide it returns ``[H, 16, 6]``: each row's 48 pixel bytes and 48 bytes
+    of alignment padding.)
+    """
+    if width <= 0 or frame.shape[1:] == (width, 3):
+        return frame
+    return frame.reshape(height, -1)[:, : width * 3].reshape(height, width, 3)
+
+
+def decode_all(path: str | Path, height: int = -1, width: int = -1) -> tuple[np.ndarray, float]:
     """Every decodable frame of ``path`` ([T, H, W, 3] uint8) and its frame rate."""
-    frames = iter_frames(path)
+    frames = iter_frames(path, height, width)
     fps, _ = next(frames)
     decoded = list(frames)
     if not decoded:
@@ -73,9 +89,30 @@ def decode_all(path: str | Path) -> tuple[np.ndarray, float]:
     return np.stack(decoded), fps
 
 
-def decode_all_pyav(path: str | Path) -> np.ndarray:
-    """Independent reference decoder (PyAV), used to verify extraction frame by frame."""
+def decode_all_pyav(path: str | Path, height: int = -1, width: int = -1) -> np.ndarray:
+    """Independent reference decoder (PyAV), used to verify extraction frame by frame.
+
+    With ``height``/``width`` it resizes through its own libavfilter graph
+    (``scale=width:height:flags=bilinear``, then RGB), as decord does while decoding.
+    """
     import av
 
     with av.open(str(path)) as container:
-        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+        stream = container.streams.video[0]
+        if width <= 0:
+            return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(stream)])
+        graph = av.filter.Graph()
+        chain = [
+            graph.add_buffer(template=stream),
+            graph.add("scale", f"{width}:{height}:flags=bilinear"),
+            graph.add("format", "rgb24"),
+            graph.add("buffersink"),
+        ]
+        for source, target in zip(chain, chain[1:]):
+            source.link_to(target)
+        graph.configure()
+        frames = []
+        for frame in container.decode(stream):
+            graph.push(frame)
+            frames.append(graph.pull().to_ndarray())
+        return np.stack(frames)

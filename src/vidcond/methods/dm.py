@@ -29,13 +29,11 @@ from .distill import (
 )
 
 
-def class_mean_distance(
-    real: torch.Tensor, real_labels: torch.Tensor, synthetic: torch.Tensor, syn_labels: torch.Tensor
-) -> torch.Tensor:
-    """Σ over the classes of ``syn_labels`` of ||mean real_c − mean syn_c||² (embeddings [n, D])."""
+def class_mean_distance(real_means: dict[int, torch.Tensor], synthetic: torch.Tensor, syn_labels: torch.Tensor) -> torch.Tensor:
+    """Σ over the classes c of ``real_means`` of ||real_means[c] − mean syn_c||² (embeddings [n, D])."""
     loss = synthetic.new_zeros(())
-    for c in syn_labels.unique():
-        diff = real[real_labels == c].mean(dim=0) - synthetic[syn_labels == c].mean(dim=0)
+    for c, real_mean in real_means.items():
+        diff = real_mean - synthetic[syn_labels == c].mean(dim=0)
         loss = loss + diff.pow(2).sum()
     return loss
 
@@ -62,16 +60,19 @@ class DMObjective(MatchingObjective):
 
     def loss(self, videos: torch.Tensor, labels: torch.Tensor, iteration: int) -> torch.Tensor:
         net = self.embedder()
-        classes = labels.unique().tolist()
-        real = torch.cat([self.sampler.clips(c, self.batch_real, self.rng) for c in classes])
-        real_labels = torch.tensor(classes, device=labels.device).repeat_interleave(self.batch_real)
-        loss = videos.new_zeros(())
-        pairs = self.temporal.segment_pairs(self.temporal.real_frames(real), videos)
-        for real_part, syn_part in pairs:
+        # Real clips class by class (as the official loop): only one class's activations
+        # are alive at a time, and each batch keeps its channels-last layout.
+        real_means: list[dict[int, torch.Tensor]] = [{} for _ in range(self.temporal.segments)]
+        keep = self.temporal.real_positions()
+        for c in labels.unique().tolist():
+            real = self.sampler.clips(c, self.batch_real, self.rng, keep=keep)
             with torch.no_grad():
-                real_emb = net.features(real_part)
-            loss = loss + class_mean_distance(real_emb, real_labels, net.features(syn_part), labels)
-        return loss / len(pairs)  # the mean over segments: one scale for every K
+                for means, part in zip(real_means, real.chunk(self.temporal.segments, dim=1)):
+                    means[c] = net.features(part).mean(dim=0)
+        loss = videos.new_zeros(())
+        for means, syn_part in zip(real_means, videos.chunk(self.temporal.segments, dim=1)):
+            loss = loss + class_mean_distance(means, net.features(syn_part), labels)
+        return loss / self.temporal.segments  # the mean over segments: one scale for every K
 
 
 @register_method

@@ -13,7 +13,8 @@ The student is the experts' network run functionally over one flat parameter vec
 graph holds what backpropagation through the N steps needs. ``low_memory: true`` instead
 recomputes each step during the backward pass (gradient checkpointing per step, written
 as an autograd function): memory holds the N parameter vectors plus one step's graph,
-for about one extra forward/backward per step.
+for about one extra forward/backward per step. ``auto`` (the default) switches it on when
+the estimated unrolled graph (:mod:`vidcond.memory`) exceeds half the memory available.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from ..experts import ExpertBank
+from ..memory import activation_profile, available_mb, mtt_unroll_mb
 from .base import Condensed, CondenseContext, Method, register_method
 from .distill import MatchingObjective, distill_videos, init_synthetic
 
@@ -87,7 +89,7 @@ class MTTObjective(MatchingObjective):
     ``expert_epochs``, ``max_start_epoch``, ``batch_syn`` (0: the whole set per step),
     ``syn_lr_init`` (default: the experts' training lr), ``lr_param`` (raw | log),
     ``learn_lr``, ``lr_lr``, ``lr_momentum``, ``min_syn_lr`` (> 0: clip the lr from below
-    before each use, as the Dancing code), ``low_memory``.
+    before each use, as the Dancing code), ``low_memory`` (true, false or auto).
     """
 
     def __init__(self, ctx: CondenseContext, rng: np.random.Generator):
@@ -102,7 +104,8 @@ class MTTObjective(MatchingObjective):
         self.lr_lr = float(p.get("lr_lr", 1e-5))
         self.lr_momentum = float(p.get("lr_momentum", 0.5))
         self.min_syn_lr = float(p.get("min_syn_lr", 0.0))
-        self.low_memory = bool(p.get("low_memory", False))
+        low_memory = p.get("low_memory", "auto")
+        self.low_memory = self.low_memory_needed(ctx) if low_memory == "auto" else bool(low_memory)
         self.lr_param = p.get("lr_param", "raw")
         if self.lr_param not in LR_PARAMS:
             raise ValueError(f"lr_param must be one of {LR_PARAMS}, not {self.lr_param!r}")
@@ -118,6 +121,19 @@ class MTTObjective(MatchingObjective):
         init = float(p.get("syn_lr_init") or self.bank.lr)
         value = math.log(init) if self.lr_param == "log" else init
         self.lr_value = torch.tensor(value, device=ctx.device, requires_grad=self.learn_lr)
+
+    def low_memory_needed(self, ctx: CondenseContext) -> bool:
+        """``low_memory: auto``: on when the unrolled student would take over half the
+        memory available (the GPU's, or the host's)."""
+        spec = self.bank.index["spec"]
+        profile = activation_profile(spec["arch"], spec["num_classes"], spec["clip_shape"], spec["options"])
+        batch = self.batch_syn or ctx.num_classes * ctx.ipc
+        needed, available = mtt_unroll_mb(profile, batch, self.syn_steps, False), available_mb(ctx.device)
+        print(
+            f"low_memory auto: the unrolled student needs ~{needed:.0f} MB of {available:.0f} MB available"
+            f" -> {'on' if needed > available / 2 else 'off'}"
+        )
+        return needed > available / 2
 
     def check_window(self, max_start_epoch: int) -> None:
         if max_start_epoch < 1 or max_start_epoch - 1 + self.expert_epochs > self.bank.epochs:
