@@ -131,10 +131,11 @@ def labels_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 def cross_arch_table(rows: pd.DataFrame, main_rows: pd.DataFrame) -> pd.DataFrame:
     """dataset x method x IPC x evaluation network, with the main network alongside."""
-    keys = set(zip(rows["dataset"], rows["method"], rows["ipc"]))
-    same = main_rows[[k in keys for k in zip(main_rows["dataset"], main_rows["method"], main_rows["ipc"])]]
+    keys = set(zip(rows["dataset"], rows["method"], rows["ipc"], rows["protocol"]))
+    same = main_rows[[k in keys for k in zip(main_rows["dataset"], main_rows["method"], main_rows["ipc"], main_rows["protocol"])]]
     both = pd.concat([same, rows], ignore_index=True)
-    return summarise(both, ["dataset", "method", "ipc", "arch"]).sort_values(["dataset", "method", "ipc", "arch"]).reset_index(drop=True)
+    order = ["dataset", "method", "ipc", "protocol", "arch"]
+    return summarise(both, order).sort_values(order).reset_index(drop=True)
 
 
 def static_dynamic_table(rows: pd.DataFrame, runs: list[dict], metas: list[dict], static_metas: list[dict], clip_frames: dict[str, int]) -> pd.DataFrame:

@@ -6,7 +6,7 @@ from vidcond.workflow import run
 
 
 def main(smk):
-    rows = read_rows(smk.input.rows) if smk.input.rows else pd.DataFrame(columns=["dataset", "method", "ipc", "arch"])
+    rows = read_rows(smk.input.rows) if smk.input.rows else pd.DataFrame(columns=["dataset", "method", "ipc", "protocol", "arch"])
     table = cross_arch_table(rows, read_rows(smk.input.main))
     print(table.to_string())
     write_parquet(smk.output[0], table)
