@@ -93,11 +93,14 @@ def static_dynamic_beats_base(rows, kinds, protocol="dancing"):
 
 
 def _label_variant(rows, labels):
-    """The ablation's variant of a label mode: without CutMix, MSE-GT for soft labels."""
-    chosen = rows[(rows["labels"] == labels) & (~rows["cutmix"].astype(bool))]
-    if labels != "hard":
-        chosen = chosen[chosen["loss"] == "mse_gt"]
-    return chosen
+    """The rows of the ablation's variant of a label mode: preferably without CutMix and
+    with the video study's loss (CE for hard labels, MSE-GT for soft ones)."""
+    chosen = rows[rows["labels"] == labels]
+    if chosen.empty:
+        return chosen
+    preferred = "ce" if labels == "hard" else "mse_gt"
+    rank = chosen["cutmix"].astype(bool).astype(int) * 2 + (chosen["loss"] != preferred).astype(int)
+    return chosen[chosen["variant"] == chosen.loc[rank.idxmin(), "variant"]]
 
 
 def soft_labels_raise_every_method(label_rows):
