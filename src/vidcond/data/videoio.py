@@ -56,10 +56,31 @@ def iter_frames(path: str | Path):
 
     reader = decord.VideoReader(str(path), num_threads=1)
     yield float(reader.get_avg_fps()), len(reader)
-    for _ in range(len(reader)):
+    for index in range(len(reader)):
         try:
-            yield reader.next().asnumpy()
-        except (StopIteration, decord.DECORDError):
+            frame = reader.next().asnumpy()
+        except StopIteration:
+            return
+        except decord.DECORDError:
+            # decord gives up near a stream's end after a fixed number of polls of its
+            # decoding thread (DECORD_EOF_RETRY_MAX), so on a busy machine it loses the last
+            # frames at random; PyAV decodes the rest deterministically.
+            yield from pyav_frames(path, skip=index)
+            return
+        yield frame
+
+
+def pyav_frames(path: str | Path, skip: int = 0):
+    """Frames ([H, W, 3] uint8) of ``path`` decoded by PyAV, after the first ``skip``; a
+    stream that cannot be decoded further ends there."""
+    import av
+
+    with av.open(str(path)) as container:
+        try:
+            for index, frame in enumerate(container.decode(video=0)):
+                if index >= skip:
+                    yield frame.to_ndarray(format="rgb24")
+        except av.error.FFmpegError:
             return
 
 
