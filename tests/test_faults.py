@@ -279,3 +279,48 @@ def test_extraction_does_not_depend_on_the_decoders_timing(tiny_store_dir):
     short_alone, differing = map(int, run.stdout.split())
     assert short_alone > 0  # decord alone loses frames here
     assert differing == 0
+
+
+def test_training_state_restores_every_kind_of_object(tmp_path):
+    """A checkpoint of a TrainingState restores tensors, modules, optimizers, schedulers,
+    numpy and torch generators and the global torch random state: the draws and updates
+    after a resume equal those of the run that saved it."""
+    import numpy as np
+
+    from vidcond.checkpoint import TrainingState
+
+    def make():
+        torch.manual_seed(0)
+        net = torch.nn.Linear(3, 2)
+        opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+        extra = torch.zeros(4)
+        objects = dict(net=net, opt=opt, sched=sched, extra=extra, rng=np.random.default_rng(1), gen=torch.Generator().manual_seed(2))
+        return objects, TrainingState(**objects)
+
+    def advance(o) -> list:
+        loss = o["net"](torch.randn(5, 3)).pow(2).sum()
+        o["opt"].zero_grad()
+        loss.backward()
+        o["opt"].step()
+        o["sched"].step()
+        o["extra"] += torch.rand(4, generator=o["gen"])
+        return [o["net"].weight.clone(), o["extra"].clone(), o["rng"].random(), o["sched"].get_last_lr()]
+
+    first, state = make()
+    advance(first)
+    checkpointer = Checkpointer(tmp_path, every=1)
+    checkpointer.step(1, state, {"note": "x"})
+    expected = advance(first)
+    second, restored = make()
+    assert checkpointer.resume(restored) == (1, {"note": "x"})
+    got = advance(second)
+    for a, b in zip(got, expected):
+        assert torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b
+
+
+def test_a_checkpoint_of_another_layout_is_ignored(tmp_path):
+    from vidcond.checkpoint import TrainingState
+
+    Checkpointer(tmp_path, every=1).save({"iteration": 3, "state": {}})  # as an older version wrote
+    assert Checkpointer(tmp_path, every=1).resume(TrainingState(), {"losses": []}) == (0, {"losses": []})

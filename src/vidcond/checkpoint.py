@@ -47,6 +47,7 @@ import torch
 from .io import atomic_path
 
 CHECKPOINT_FILE = "checkpoint.pt"
+CHECKPOINT_FORMAT = 1  # the layout of a checkpoint of a TrainingState
 SIGTERM_EXIT = 128 + signal.SIGTERM
 FAULT_VARIABLE = "VIDCOND_FAULT"
 FAULT_SIGNALS = {"term": signal.SIGTERM, "kill": signal.SIGKILL}
@@ -146,10 +147,19 @@ class Checkpointer:
             if step is not None:
                 inject_fault("write", step)
 
+    def latest(self) -> dict | None:
+        """The last checkpoint :meth:`step` took of a :class:`TrainingState` (``step``,
+        ``training_state``, ``extra``), or None: nothing saved, or a checkpoint of another
+        layout (an older version of the package), which is ignored so the job starts over."""
+        saved = self.load()
+        if saved is None or saved.get("format") != CHECKPOINT_FORMAT:
+            return None
+        return saved
+
     def resume(self, state: TrainingState, extra: dict | None = None) -> tuple[int, dict]:
         """Restore ``state`` from the last checkpoint taken by :meth:`step`; returns the step
         to continue from and the saved plain values (``extra`` when nothing was saved)."""
-        saved = self.load()
+        saved = self.latest()
         if saved is None:
             return 0, dict(extra or {})
         state.load_state_dict(saved["training_state"])
@@ -166,7 +176,8 @@ class Checkpointer:
             if callable(state):
                 self.save(state(), step)
             else:
-                self.save({"step": step, "training_state": state.state_dict(), "extra": dict(extra or {})}, step)
+                saved = {"format": CHECKPOINT_FORMAT, "step": step, "training_state": state.state_dict(), "extra": dict(extra or {})}
+                self.save(saved, step)
         if self.stop_requested:  # also when SIGTERM arrived during the periodic save
             raise SystemExit(SIGTERM_EXIT)
 

@@ -183,7 +183,7 @@ def train_experts(
     work = Path(work_dir) if work_dir else stem.parent / f".{stem.name}.work"
     # one step per epoch of any expert: step e * epochs + k is expert e after k epochs
     ckpt = Checkpointer(work, max(1, checkpoint_every or epochs), unit="epoch")
-    saved = ckpt.load()
+    saved = ckpt.latest()
     if saved is not None and saved["extra"].get("job_hash") != job_hash:
         saved = None  # settings changed since: start over
     done: list[dict] = list(saved["extra"]["done"]) if saved else []
