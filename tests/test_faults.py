@@ -77,8 +77,9 @@ def kd_job(store_dir, pre, out, work):
     from vidcond.kd.loop import kd_row
 
     kd = CONFIG["kd"]
+    student = kd["student"]
     row = kd_row(store_dir=store_dir, teacher_stem=pre["teacher"], dataset="synthaction", teacher_name="miniC3D",
-                 student_name="miniC3D_small", student_options=MODELS["miniC3D_small"], method="kd", mode="sakd",
+                 student_name=student, student_options=MODELS[student], method="kd", mode="sakd",
                  setting="default", seed=0, training={**kd["training"], "epochs": 5},
                  method_options=kd["methods"]["kd"], sakd={**kd["sakd"], "ratio": 0.5, "every": 1}, clip=CLIP,
                  work_dir=work, progress=False)
