@@ -91,7 +91,7 @@ def with_methods(cfg: dict, methods: dict) -> dict:
     evaluation = cfg["evaluation"]
     evaluation.pop("labels_ablation", None)
     evaluation["cross_arch"]["methods"] = [m for m in evaluation["cross_arch"]["methods"] if m in methods]
-    for grid in ("temporal", "static_dynamic"):
+    for grid in ("temporal", "static_dynamic", "guidance_ablation"):
         if cfg.get(grid, {}).get("method") not in methods:
             cfg.pop(grid, None)
     return cfg

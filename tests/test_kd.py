@@ -264,7 +264,7 @@ def test_tiny_kd_run_with_sakd(tiny_store, tiny_store_dir, tmp_path):
 
 
 def test_resumed_sakd_run_ends_where_an_uninterrupted_one_does(tiny_store, tmp_path, monkeypatch):
-    from vidcond import checkpoint
+    from vidcond.checkpoint import FAULT_VARIABLE
 
     shape = (4, 3, 16, 16)
     teacher = _tiny_teacher(tiny_store, tmp_path / "teacher", shape)
@@ -279,16 +279,10 @@ def test_resumed_sakd_run_ends_where_an_uninterrupted_one_does(tiny_store, tmp_p
         return student.state_dict()
 
     reference = run(None)
-    real_step = checkpoint.Checkpointer.step
-
-    def stop_after_two(self, step, get_state):
-        real_step(self, step, get_state)
-        if step == 2:
-            raise SystemExit(143)
-
-    monkeypatch.setattr(checkpoint.Checkpointer, "step", stop_after_two)
-    with pytest.raises(SystemExit):
+    monkeypatch.setenv(FAULT_VARIABLE, "step:2:term")  # SIGTERM at the end of epoch 2
+    with pytest.raises(SystemExit) as stopped:
         run(tmp_path / "work")
-    monkeypatch.setattr(checkpoint.Checkpointer, "step", real_step)
+    assert stopped.value.code == 143
+    monkeypatch.delenv(FAULT_VARIABLE)
     resumed = run(tmp_path / "work")
     assert all(torch.equal(reference[k], resumed[k]) for k in reference)

@@ -142,7 +142,7 @@ def test_teacher_training_resumes_to_the_same_weights(tmp_path):
 
     straight, stats = run(4)
     run(2, Checkpointer(tmp_path, every=1))  # "interrupted" after epoch 2, checkpoint kept
-    assert Checkpointer(tmp_path, every=1).load()["epoch"] == 2
+    assert Checkpointer(tmp_path, every=1).load()["step"] == 2
     resumed, resumed_stats = run(4, Checkpointer(tmp_path, every=1))
     assert resumed_stats["steps"] == stats["steps"] == 4 * 3
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)

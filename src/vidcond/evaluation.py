@@ -25,7 +25,7 @@ def train_teacher(
     settings = TrainSettings.from_dict(training)
     shape = clip_shape(store, clip["num_frames"])
     model = build_model(arch, store.num_classes, shape, **model_options)
-    checkpointer = Checkpointer(work_dir, checkpoint_every) if work_dir else None
+    checkpointer = Checkpointer(work_dir, checkpoint_every, unit="epoch") if work_dir else None
     source = RealClips(store, clip["num_frames"], clip["stride"])
     stats = train(model, source, settings, seed=seed, progress=progress, checkpointer=checkpointer)
     metrics = measure_accuracy(model, RealClips(store, clip["num_frames"], clip["stride"], split="test"), store.classes)

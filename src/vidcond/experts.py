@@ -27,7 +27,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm import tqdm
 
-from .checkpoint import SIGTERM_EXIT, Checkpointer
+from .checkpoint import Checkpointer, TrainingState
 from .data.framestore import FrameStore
 from .io import atomic_path, write_json
 from .models import VideoModel, build_model
@@ -181,12 +181,13 @@ def train_experts(
     batch_size = settings.batch_size or settings.batch_base
 
     work = Path(work_dir) if work_dir else stem.parent / f".{stem.name}.work"
-    ckpt = Checkpointer(work, max(1, checkpoint_every or epochs))
-    saved = ckpt.load()
-    if saved is not None and saved.get("job_hash") != job_hash:
+    # one step per epoch of any expert: step e * epochs + k is expert e after k epochs
+    ckpt = Checkpointer(work, max(1, checkpoint_every or epochs), unit="epoch")
+    saved = ckpt.latest()
+    if saved is not None and saved["extra"].get("job_hash") != job_hash:
         saved = None  # settings changed since: start over
-    done: list[dict] = list(saved["done"]) if saved else []
-    resume = saved.get("running") if saved else None
+    done: list[dict] = list(saved["extra"]["done"]) if saved else []
+    resume_step = int(saved["step"]) if saved else 0
     layout = ParamLayout.of(build_model(arch, store.num_classes, shape, **model_options))
 
     with ckpt.handle_sigterm():
@@ -198,33 +199,17 @@ def train_experts(
             schedule = torch.optim.lr_scheduler.LambdaLR(
                 optimizer, lambda e: lr_factor(settings, e)
             )
+            state = TrainingState(
+                model=model, optimizer=optimizer, schedule=schedule, rng=rng, generator=generator
+            )
             snapshots = [layout.flatten(model).cpu()]
             first_epoch = 0
-            if resume is not None:
-                model.load_state_dict(resume["model"])
-                optimizer.load_state_dict(resume["optimizer"])
-                schedule.load_state_dict(resume["schedule"])
-                rng.bit_generator.state = resume["numpy_rng"]
-                generator.set_state(resume["torch_generator"])
-                torch.set_rng_state(resume["torch_rng"])
-                snapshots = list(resume["snapshots"].unbind(0))
-                first_epoch, resume = int(resume["epoch"]), None
-
-            def running_state(epoch: int) -> dict:
-                return {
-                    "job_hash": job_hash,
-                    "done": list(done),
-                    "running": {
-                        "epoch": epoch,
-                        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                        "optimizer": optimizer.state_dict(),
-                        "schedule": schedule.state_dict(),
-                        "numpy_rng": rng.bit_generator.state,
-                        "torch_generator": generator.get_state(),
-                        "torch_rng": torch.get_rng_state(),
-                        "snapshots": torch.stack(snapshots),
-                    },
-                }
+            if saved is not None and resume_step > expert * epochs:  # this expert was running
+                state.load_state_dict(saved["training_state"])
+                snapshots = list(saved["extra"]["snapshots"].unbind(0))
+                first_epoch = resume_step - expert * epochs
+                print(f"resumed expert {expert} from epoch {first_epoch}")
+            saved = None
 
             bar = tqdm(
                 range(first_epoch, epochs),
@@ -244,7 +229,8 @@ def train_experts(
                 snapshots.append(layout.flatten(model).cpu())
                 bar.set_postfix(loss=f"{loss.item():.4f}")
                 if epoch + 1 < epochs:
-                    ckpt.step(epoch + 1, lambda: running_state(epoch + 1))
+                    running = {"job_hash": job_hash, "done": list(done), "snapshots": torch.stack(snapshots)}
+                    ckpt.step(expert * epochs + epoch + 1, state, running)
 
             metrics = measure_accuracy(model, test, store.classes, device=device)
             with atomic_path(work / SHARD.format(expert)) as tmp:
@@ -258,9 +244,8 @@ def train_experts(
                 }
             )
             print(f"expert {expert}: top-1 {metrics['top1']:.1f}%")
-            ckpt.save({"job_hash": job_hash, "done": list(done)})
-            if ckpt.stop_requested:
-                raise SystemExit(SIGTERM_EXIT)
+            # an expert's end is always saved: the next one starts from its own seed
+            ckpt.step((expert + 1) * epochs, state, {"job_hash": job_hash, "done": list(done)}, always=True)
 
     stem.mkdir(parents=True, exist_ok=True)
     for entry in done:

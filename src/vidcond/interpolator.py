@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from tqdm import tqdm
 
-from .checkpoint import Checkpointer
+from .checkpoint import Checkpointer, TrainingState
 from .condensed import duplicate_frames
 from .data.framestore import FrameStore
 from .data.sampling import center_clip, random_clip, to_clip_tensor
@@ -91,22 +91,9 @@ def train_interpolator(
     train_videos = store.videos("train")
 
     checkpointer = Checkpointer(work_dir, settings.checkpoint_every)
-    saved = checkpointer.load()
-    start, losses = 0, []
-    if saved is not None:
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        rng.bit_generator.state = saved["rng"]
-        start, losses = saved["step"], list(saved["losses"])
-
-    def snapshot(step: int) -> dict:
-        return {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "rng": rng.bit_generator.state,
-            "step": step,
-            "losses": list(losses),
-        }
+    state = TrainingState(model=model, optimizer=optimizer, rng=rng)
+    start, saved = checkpointer.resume(state, {"losses": []})
+    losses = list(saved["losses"])
 
     model.train()
     with checkpointer.handle_sigterm():
@@ -130,7 +117,7 @@ def train_interpolator(
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
-            checkpointer.step(step + 1, lambda: snapshot(step + 1))
+            checkpointer.step(step + 1, state, {"losses": losses})
 
     model.eval()
     test_videos = store.videos("test")

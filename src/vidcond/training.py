@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .checkpoint import Checkpointer
+from .checkpoint import Checkpointer, TrainingState
 from .data.framestore import FrameStore
 from .data.sampling import center_clip, random_clip, to_clip_tensor
 
@@ -263,28 +263,11 @@ def train(
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(settings, e, epochs_total))
     static_soft = _static_soft_labels(source, settings, teacher, device)
     steps, started, last_loss = 0, time.perf_counter(), float("nan")
-    state = {"model": model, "optimizer": optimizer, "schedule": schedule}
-    saved = checkpointer.load() if checkpointer else None
-    if saved:
-        for name, obj in state.items():
-            obj.load_state_dict(saved[name])
-        rng.bit_generator.state = saved["numpy_rng"]
-        generator.set_state(saved["generator"])
-        torch.set_rng_state(saved["torch_rng"])
-        if "cuda_rng" in saved and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(saved["cuda_rng"])
+    state = TrainingState(model=model, optimizer=optimizer, schedule=schedule, rng=rng, generator=generator)
+    start = 0
+    if checkpointer:
+        start, saved = checkpointer.resume(state, {"steps": steps, "final_loss": last_loss})
         steps, last_loss = saved["steps"], saved["final_loss"]
-        print(f"resumed from epoch {saved['epoch']}")
-
-    def snapshot(epoch: int) -> dict:
-        snap = {name: obj.state_dict() for name, obj in state.items()}
-        snap.update(numpy_rng=rng.bit_generator.state, generator=generator.get_state())
-        snap["torch_rng"] = torch.get_rng_state()
-        if torch.cuda.is_available():
-            snap["cuda_rng"] = torch.cuda.get_rng_state_all()
-        return {**snap, "epoch": epoch, "steps": steps, "final_loss": last_loss}
-
-    start = saved["epoch"] if saved else 0
     epochs = range(start, epochs_total)
     bar = tqdm(epochs, initial=start, total=epochs_total, desc="train", disable=not progress, mininterval=5)
     with checkpointer.handle_sigterm() if checkpointer else nullcontext():
@@ -313,7 +296,7 @@ def train(
             schedule.step()
             bar.set_postfix(loss=f"{last_loss:.4f}")
             if checkpointer:
-                checkpointer.step(epoch + 1, lambda: snapshot(epoch + 1))
+                checkpointer.step(epoch + 1, state, {"steps": steps, "final_loss": last_loss})
     return {
         "train_seconds": time.perf_counter() - started,
         "steps": steps,

@@ -60,10 +60,16 @@ def iter_frames(path: str | Path, height: int = -1, width: int = -1):
 
     reader = decord.VideoReader(str(path), num_threads=1, height=height, width=width)
     yield float(reader.get_avg_fps()), len(reader)
-    for _ in range(len(reader)):
+    for index in range(len(reader)):
         try:
             frame = reader.next().asnumpy()
-        except (StopIteration, decord.DECORDError):
+        except StopIteration:
+            return
+        except decord.DECORDError:
+            # decord gives up near a stream's end after a fixed number of polls of its
+            # decoding thread (DECORD_EOF_RETRY_MAX), so on a busy machine it loses the last
+            # frames at random; PyAV decodes the rest deterministically, resized the same way.
+            yield from pyav_frames(path, height, width, skip=index)
             return
         yield _unpad(frame, height, width)
 
@@ -89,8 +95,9 @@ def decode_all(path: str | Path, height: int = -1, width: int = -1) -> tuple[np.
     return np.stack(decoded), fps
 
 
-def decode_all_pyav(path: str | Path, height: int = -1, width: int = -1) -> np.ndarray:
-    """Independent reference decoder (PyAV), used to verify extraction frame by frame.
+def pyav_frames(path: str | Path, height: int = -1, width: int = -1, skip: int = 0):
+    """Frames ([H, W, 3] uint8) of ``path`` decoded by PyAV after the first ``skip``; a
+    stream that cannot be decoded further ends there.
 
     With ``height``/``width`` it resizes through its own libavfilter graph
     (``scale=width:height:flags=bilinear``, then RGB), as decord does while decoding.
@@ -99,20 +106,30 @@ def decode_all_pyav(path: str | Path, height: int = -1, width: int = -1) -> np.n
 
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        if width <= 0:
-            return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(stream)])
-        graph = av.filter.Graph()
-        chain = [
-            graph.add_buffer(template=stream),
-            graph.add("scale", f"{width}:{height}:flags=bilinear"),
-            graph.add("format", "rgb24"),
-            graph.add("buffersink"),
-        ]
-        for source, target in zip(chain, chain[1:]):
-            source.link_to(target)
-        graph.configure()
-        frames = []
-        for frame in container.decode(stream):
-            graph.push(frame)
-            frames.append(graph.pull().to_ndarray())
-        return np.stack(frames)
+        graph = None
+        if width > 0:
+            graph = av.filter.Graph()
+            chain = [
+                graph.add_buffer(template=stream),
+                graph.add("scale", f"{width}:{height}:flags=bilinear"),
+                graph.add("format", "rgb24"),
+                graph.add("buffersink"),
+            ]
+            for source, target in zip(chain, chain[1:]):
+                source.link_to(target)
+            graph.configure()
+        try:
+            for index, frame in enumerate(container.decode(stream)):
+                if graph is not None:
+                    graph.push(frame)
+                    frame = graph.pull()
+                if index >= skip:
+                    yield frame.to_ndarray(format="rgb24")
+        except av.error.FFmpegError:
+            return
+
+
+def decode_all_pyav(path: str | Path, height: int = -1, width: int = -1) -> np.ndarray:
+    """Independent reference decoder (PyAV, no decord), used to verify extraction frame by
+    frame; resized like :func:`pyav_frames`."""
+    return np.stack(list(pyav_frames(path, height, width)))

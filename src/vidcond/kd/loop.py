@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from ..checkpoint import Checkpointer
+from ..checkpoint import Checkpointer, TrainingState
 from ..data.framestore import FrameStore
 from ..models import build_model, load_model
 from ..training import RealClips, TrainSettings, augment, lr_factor, make_optimizer, measure_accuracy, pick_device
@@ -120,36 +120,10 @@ def train_student(
     state = SakdState(n) if sakd else None
     stats = {"train_seconds": 0.0, "score_seconds": 0.0, "steps": 0, "clips_trained": 0, "selections": 0, "dpp_shortfall": 0, "final_loss": float("nan")}
 
-    checkpointer = Checkpointer(work_dir, every=1)
-    saved = checkpointer.load()
-    start = 0
-    if saved is not None:
-        trainable.load_state_dict(saved["modules"])
-        optimizer.load_state_dict(saved["optimizer"])
-        schedule.load_state_dict(saved["schedule"])
-        rng.bit_generator.state = saved["rng"]
-        generator.set_state(saved["generator"])
-        torch.set_rng_state(saved["torch_rng"])
-        if "cuda_rng" in saved and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(saved["cuda_rng"])
-        if state is not None:
-            state.load_state_dict(saved["sakd"])
-        stats, start = dict(saved["stats"]), int(saved["epoch"])
-        print(f"resumed after epoch {start}")
-
-    def snapshot(epoch: int) -> dict:
-        return {
-            "epoch": epoch,
-            "modules": trainable.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "schedule": schedule.state_dict(),
-            "rng": rng.bit_generator.state,
-            "generator": generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "sakd": state.state_dict() if state is not None else None,
-            "stats": dict(stats),
-            **({"cuda_rng": torch.cuda.get_rng_state_all()} if torch.cuda.is_available() else {}),
-        }
+    checkpointer = Checkpointer(work_dir, every=1, unit="epoch")
+    objects = {"modules": trainable, "optimizer": optimizer, "schedule": schedule, "rng": rng, "generator": generator}
+    training_state = TrainingState(**objects, **({"sakd": state} if state is not None else {}))
+    start, stats = checkpointer.resume(training_state, stats)
 
     batch_size = settings.batch_size or settings.batch_base
     with checkpointer.handle_sigterm():
@@ -195,7 +169,7 @@ def train_student(
             schedule.step()
             stats["train_seconds"] += time.perf_counter() - began
             bar.set_postfix(loss=f"{stats['final_loss']:.4f}")
-            checkpointer.step(epoch + 1, lambda: snapshot(epoch + 1))
+            checkpointer.step(epoch + 1, training_state, stats)
     if state is not None:
         stats["mean_strength"] = float(state.strength.mean())
         stats["mean_selected_strength"] = float(state.strength[state.selected].mean())

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..checkpoint import Checkpointer
+from ..checkpoint import Checkpointer, TrainingState
 from ..condensed import INTERPOLATIONS, duplicate_frames, interpolate_frames
 from ..data.sampling import random_clip, to_clip_tensor
 from .base import CondenseContext
@@ -91,59 +91,24 @@ def init_synthetic(ctx: CondenseContext, init: str, rng: np.random.Generator, nu
     return data.detach().clone().requires_grad_(True), labels.to(ctx.device)
 
 
-def _state_of(obj: Any):
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu().clone()
-    if isinstance(obj, np.random.Generator):
-        return obj.bit_generator.state
-    return obj.state_dict()
-
-
-def _restore(obj: Any, state) -> None:
-    if isinstance(obj, torch.Tensor):
-        with torch.no_grad():
-            obj.copy_(state.to(obj.device))
-    elif isinstance(obj, np.random.Generator):
-        obj.bit_generator.state = state
-    else:
-        obj.load_state_dict(state)
-
-
 class DistillLoop:
     """Iterate ``step(iteration) -> loss`` with checkpoint/resume.
 
     ``state`` names everything that changes across iterations: tensors (updated in place),
-    ``nn.Module``s, optimizers and numpy generators. The torch random state is saved too.
+    ``nn.Module``s, optimizers and random generators (a :class:`TrainingState`, which adds
+    the global torch random state).
     """
 
     def __init__(self, ctx: CondenseContext, iterations: int, state: dict[str, Any], checkpoint_every: int = 50, desc: str = "distill"):
-        self.ctx, self.iterations, self.state, self.desc = ctx, int(iterations), state, desc
-        self.checkpointer = Checkpointer(ctx.work_dir, checkpoint_every)
+        self.ctx, self.iterations, self.desc = ctx, int(iterations), desc
+        self.state = TrainingState(**state)
+        self.checkpointer = Checkpointer(ctx.work_dir, checkpoint_every, unit="iteration")
         self.losses: list[float] = []
         self.seconds_per_iteration: float | None = None  # of the iterations run by this process
 
-    def _snapshot(self, iteration: int) -> dict:
-        snapshot = {"iteration": iteration, "losses": list(self.losses), "torch_rng": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            snapshot["cuda_rng"] = torch.cuda.get_rng_state_all()
-        snapshot["state"] = {name: _state_of(obj) for name, obj in self.state.items()}
-        return snapshot
-
-    def _resume(self) -> int:
-        saved = self.checkpointer.load()
-        if saved is None:
-            return 0
-        for name, obj in self.state.items():
-            _restore(obj, saved["state"][name])
-        torch.set_rng_state(saved["torch_rng"])
-        if "cuda_rng" in saved and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(saved["cuda_rng"])
-        self.losses = list(saved["losses"])
-        print(f"resumed from iteration {saved['iteration']}")
-        return int(saved["iteration"])
-
     def run(self, step: Callable[[int], float]) -> list[float]:
-        start = self._resume()
+        start, extra = self.checkpointer.resume(self.state, {"losses": []})
+        self.losses = list(extra["losses"])
         with self.checkpointer.handle_sigterm():
             bar = tqdm(range(start, self.iterations), initial=start, total=self.iterations, desc=self.desc, disable=not self.ctx.progress, mininterval=5)
             started = time.perf_counter()
@@ -151,7 +116,7 @@ class DistillLoop:
                 loss = float(step(iteration))
                 self.losses.append(loss)
                 bar.set_postfix(loss=f"{loss:.4g}")
-                self.checkpointer.step(iteration + 1, lambda: self._snapshot(iteration + 1))
+                self.checkpointer.step(iteration + 1, self.state, {"losses": self.losses})
             if self.iterations > start:
                 self.seconds_per_iteration = (time.perf_counter() - started) / (self.iterations - start)
         return self.losses
