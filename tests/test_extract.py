@@ -8,7 +8,7 @@ import pytest
 from helpers import run_workflow, tiny_config
 from layouts import HMDB_FILES, make_hmdb51, make_kinetics400, make_ucf101, video_frames
 from vidcond.data.framestore import ExtractOptions, FrameStore, extract
-from vidcond.data.layouts import list_dataset, manifest_summary
+from vidcond.data.layouts import extraction_summaries, list_dataset, manifest_summary
 from vidcond.data.videoio import decode_all, decode_all_pyav, write_video
 
 MANIFEST_COLUMNS = {"video_id", "path", "class_name", "label", "split", "n_frames", "fps", "status", "error"}
@@ -157,3 +157,11 @@ def test_readding_a_listed_video_makes_extraction_and_its_dependents_stale(tmp_p
     video.write_bytes(data)  # re-added: a new modification time
     output = planned()
     assert "rule extract_frames:" in output and "rule dataset_table:" in output
+
+
+def test_an_unreadable_manifest_is_named_in_the_summary_not_raised(tmp_path):
+    manifest = tmp_path / "frames" / "ds" / "manifest.parquet"
+    manifest.parent.mkdir(parents=True)
+    manifest.touch()  # as `snakemake --touch` leaves it
+    (line,) = extraction_summaries(["ds"], since=0, frames_dir=tmp_path / "frames")
+    assert line.startswith(f"dataset ds: manifest {manifest} unreadable (")

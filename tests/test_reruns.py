@@ -206,6 +206,10 @@ def planned_condensations(result) -> set[tuple[str, str]]:
     }
 
 
+# Rules that no edit of a condensation method or of the condense script may rerun.
+UPSTREAM_RULES = {"generate_synthetic", "extract_frames", "teacher", "experts", "diffusion", "kd"}
+
+
 @pytest.mark.slow
 def test_editing_a_method_reruns_its_jobs_only(done_run):
     workdir, all_condensed = done_run
@@ -230,14 +234,7 @@ def test_editing_a_method_reruns_its_jobs_only(done_run):
     assert {"evaluate", "diversity", "main_table", "temporal_table", "static_dynamic_table"} <= set(
         planned
     )
-    assert not {
-        "generate_synthetic",
-        "extract_frames",
-        "teacher",
-        "experts",
-        "diffusion",
-        "kd",
-    } & set(planned)
+    assert not UPSTREAM_RULES & set(planned)
     # the edit undone: nothing left to do
     assert (
         planned_jobs(run_workflow(workdir, cfg, "-n", "all_tables", *repo_copy_args(workdir))) == {}
@@ -261,11 +258,4 @@ def test_touching_a_script_reruns_nothing_and_editing_it_reruns_its_rule(done_ru
         script.write_text(original)
     assert planned_condensations(result) == all_condensed
     planned = planned_jobs(result)
-    assert not {
-        "generate_synthetic",
-        "extract_frames",
-        "teacher",
-        "experts",
-        "diffusion",
-        "kd",
-    } & set(planned)
+    assert not UPSTREAM_RULES & set(planned)

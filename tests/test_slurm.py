@@ -126,7 +126,14 @@ def test_profile_is_found_from_the_root_and_asks_gpus_for_gpu_rules_only(tmp_pat
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     cmd = [sys.executable, "-m", "snakemake", "--profile", "slurm", "all_tables", "-n", "--cores", "64",
            "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml")]
-    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    # a cluster that answers, for the preflight (the dry run submits nothing)
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for tool in ("sbatch", "squeue"):
+        (tools / tool).write_text("#!/bin/sh\nexit 0\n")
+        (tools / tool).chmod(0o755)
+    env = {**os.environ, "PATH": f"{tools}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Using profiles slurm and workflow specific profile profiles/default" in result.stderr
     jobs = dry_run_jobs(result.stdout)

@@ -216,7 +216,7 @@ def test_real_layouts_extract_every_good_video(tmp_path):
         assert {k: (r.class_name, r.split.replace("val", "train")) for k, r in good.iterrows()} == {
             k: v for k, v in fact["videos"].items() if k not in fact["bad"]
         }
-        assert set(manifest.loc[manifest["split"] == "val", "video_id"]) <= {k for k, v in fact["videos"].items() if v[1] == "train"}
+        assert set(manifest.index[manifest["split"] == "val"]) <= {k for k, v in fact["videos"].items() if v[1] == "train"}
     table = pd.read_parquet(tmp_path / "work" / "results" / "datasets.parquet")
     assert table.groupby("dataset")["videos_skipped"].sum().to_dict() == {"hmdb": 1, "k400": 1, "ucf": 1}
 

@@ -362,5 +362,8 @@ def extraction_summaries(names, since: float, frames_dir="results/frames") -> li
     for name in names:
         manifest = Path(frames_dir) / name / "manifest.parquet"
         if manifest.exists() and manifest.stat().st_mtime >= since:
-            lines.append(manifest_summary(name, manifest))
+            try:
+                lines.append(manifest_summary(name, manifest))
+            except Exception as err:  # e.g. a file made by `--touch`: say so, never fail the run
+                lines.append(f"dataset {name}: manifest {manifest} unreadable ({type(err).__name__}: {err})")
     return lines
