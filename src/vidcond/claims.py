@@ -17,10 +17,11 @@ import pandas as pd
 from .protocols import KINDS, SD_BASES, family
 from .stats import mean_ci95, paired_difference, verdict
 
+# the verdict and the measurement first: what a reader looks for
 COLUMNS = [
-    "claim", "paper", "source", "statement", "dataset", "subject", "reference", "metric",
-    "protocol", "variant", "ipc", "difference", "ci95_low", "ci95_high", "n_pairs", "margin",
-    "storage_ratio", "time_ratio", "holds",
+    "claim", "holds", "statement", "difference", "ci95_low", "ci95_high", "n_pairs", "margin",
+    "metric", "subject", "reference", "dataset", "protocol", "variant", "ipc", "storage_ratio",
+    "time_ratio", "paper", "source",
 ]
 DISTILLATION_VS_RANDOM = ("dc_static", "dm", "mtt", "frepo", "datm", "edc")
 # "Competitive" (RDED vs distillation): at most this far below, with 95 % confidence.
