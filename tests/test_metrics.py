@@ -8,6 +8,8 @@ from vidcond.metrics import (
     assignment_entropy,
     cluster_entropy,
     coverage,
+    coverage_radius,
+    covered,
     embed,
     mean_pairwise_distance,
 )
@@ -147,3 +149,11 @@ def test_teacher_training_resumes_to_the_same_weights(tmp_path):
     assert resumed_stats["steps"] == stats["steps"] == 4 * 3
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
     assert not all(torch.equal(straight[k], run(2)[0][k]) for k in straight)  # training moved on
+
+
+def test_covered_with_a_shared_radius_equals_its_own():
+    rng = np.random.default_rng(0)
+    real, condensed = rng.normal(size=(30, 4)), rng.normal(size=(5, 4))
+    radius = coverage_radius(real, 75)
+    np.testing.assert_array_equal(covered(real, condensed, 75), covered(real, condensed, radius=radius))
+    assert coverage(real, condensed, 75) == covered(real, condensed, radius=radius).mean()

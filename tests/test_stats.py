@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from vidcond.claims import claims_table, distillation_beats_random, soft_labels_shrink_gap
-from vidcond.stats import binomial_se, mean_ci95, paired_difference, verdict
+from vidcond.stats import binomial_se, mean_ci95, mean_normal_ci95, paired_difference, verdict
 from vidcond.tables import add_vs_random, summarise
 
 
@@ -113,3 +113,9 @@ def test_gap_shrink_is_computed_per_seed():
     # |gap| per seed: hard 0.2, 0.3, 0.25; multi-soft 0.05, 0.02, 0.0 -> shrink 0.15, 0.28, 0.25
     assert claim["difference"] == pytest.approx(np.mean([0.15, 0.28, 0.25]))
     assert claim["holds"] == "true"
+
+
+def test_mean_normal_ci95_against_a_hand_computation():
+    mean, low, high = mean_normal_ci95([0.0, 1.0, 1.0, 0.0])  # std 0.57735, n 4
+    half = 1.959963984540054 * 0.5773502691896257 / 2
+    assert mean == 0.5 and (low, high) == pytest.approx((0.5 - half, 0.5 + half))

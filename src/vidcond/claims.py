@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .protocols import KINDS, SD_BASES, family
-from .stats import mean_ci95, paired_difference, verdict
+from .stats import mean_ci95, mean_normal_ci95, paired_difference, verdict
 
 # the verdict and the measurement first: what a reader looks for
 COLUMNS = [
@@ -166,7 +166,7 @@ def rded_competitive(rows, kinds, protocol="videodc"):
     distillation method, with 95 % confidence."""
     out = []
     rded = [m for m, k in kinds.items() if k == "rded"]
-    distill = [m for m, k in kinds.items() if KINDS.get(k, ("", ""))[1] == "distillation" and k not in SD_BASES]
+    distill = [m for m, k in kinds.items() if k in KINDS and family(k) == "distillation" and k not in SD_BASES]
     for method in rded:
         for (dataset, ipc), chosen in rows[(rows["protocol"] == protocol) & (rows["variant"] == "default")].groupby(["dataset", "ipc"]):
             means = chosen[chosen["method"].isin(distill)].groupby("method")["top1"].mean()
@@ -200,20 +200,13 @@ def gvd_beats_baselines(rows, kinds, covered, protocol="gvd", min_ipc=5):
                 a, b = cov.get(f"{method}/ipc{ipc}"), cov.get(f"{reference}/ipc{ipc}")
                 if a is None or b is None:
                     continue
-                mean, _, low, high = _mean_normal_ci(np.asarray(a, float) - np.asarray(b, float))
+                mean, low, high = mean_normal_ci95(np.asarray(a, float) - np.asarray(b, float))
                 out.append(_row("gvd_beats_baseline", "GVD", "diversity table",
                                 f"{method} covers more of the real data than {reference} at IPC {ipc}",
                                 dataset=dataset, subject=method, reference=reference, metric="coverage",
                                 ipc=ipc, difference=mean, ci95_low=low, ci95_high=high, n_pairs=len(a),
                                 margin=0.0, holds=verdict(low, high)))
     return out
-
-
-def _mean_normal_ci(values: np.ndarray):
-    """Mean of many paired per-point differences with the normal 95 % interval."""
-    mean = float(values.mean())
-    half = 1.96 * float(values.std(ddof=1)) / math.sqrt(len(values)) if len(values) > 1 else math.nan
-    return mean, math.nan, mean - half, mean + half
 
 
 def sakd_fast_and_accurate(kd_rows, ratio=0.1):

@@ -35,12 +35,18 @@ def cluster_entropy(
     return assignment_entropy(kmeans.predict(condensed), num_clusters)
 
 
-def covered(real: np.ndarray, condensed: np.ndarray, percentile: float = 90.0) -> np.ndarray:
-    """Per real point: whether its nearest condensed point lies within the
-    ``percentile``-th percentile of the real points' nearest-neighbour distances (to
+def coverage_radius(real: np.ndarray, percentile: float = 90.0) -> float:
+    """The ``percentile``-th percentile of the real points' nearest-neighbour distances (to
     another real point)."""
     real_nn = NearestNeighbors(n_neighbors=2).fit(real).kneighbors(real)[0][:, 1]
-    radius = np.percentile(real_nn, percentile)
+    return float(np.percentile(real_nn, percentile))
+
+
+def covered(real: np.ndarray, condensed: np.ndarray, percentile: float = 90.0, radius: float | None = None) -> np.ndarray:
+    """Per real point: whether its nearest condensed point lies within ``radius`` (default:
+    :func:`coverage_radius` at ``percentile``; pass it to measure many sets against the
+    same real points)."""
+    radius = coverage_radius(real, percentile) if radius is None else radius
     to_condensed = NearestNeighbors(n_neighbors=1).fit(condensed).kneighbors(real)[0][:, 0]
     return to_condensed <= radius
 
@@ -107,8 +113,9 @@ def diversity_rows(
     k = min(clusters, len(real_features))
     kmeans = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(real_features)
     real_mpd = mean_pairwise_distance(real_features)
+    radius = coverage_radius(real_features, percentile)
 
-    def row(method, ipc, features, logits, labels):
+    def row(method, ipc, features, logits, labels, covers):
         return {
             "method": method,
             "ipc": ipc,
@@ -116,19 +123,20 @@ def diversity_rows(
             "clusters": k,
             "entropy": assignment_entropy(kmeans.predict(features), k),
             "entropy_max": float(np.log(min(k, len(features)))),
-            "coverage": float(covered(real_features, features, percentile).mean()),
+            "coverage": float(covers.mean()),
             "mpd": mean_pairwise_distance(features),
             "real_mpd": real_mpd,
             "representativeness": float((logits.argmax(1) == labels).mean()),
         }
 
-    rows = [row(REAL_TRAIN, None, real_features, real_logits, real.labels.numpy())]
+    real_covers = covered(real_features, real_features, radius=radius)
+    rows = [row(REAL_TRAIN, None, real_features, real_logits, real.labels.numpy(), real_covers)]
     covers = {}
     for method, ipc, stem in sets:
         condensed = load_condensed(stem)
         features, logits = embed(teacher, condensed.draw(clip["num_frames"], None).split(batch_size), device)
         if normalize:
             features = l2_normalise(features)
-        rows.append(row(method, ipc, features, logits, condensed.labels.numpy()))
-        covers[f"{method}/ipc{ipc}"] = covered(real_features, features, percentile)
+        covers[f"{method}/ipc{ipc}"] = covered(real_features, features, radius=radius)
+        rows.append(row(method, ipc, features, logits, condensed.labels.numpy(), covers[f"{method}/ipc{ipc}"]))
     return rows, covers

@@ -31,6 +31,17 @@ def mean_ci95(values: Sequence[float]) -> tuple[float, float, float, float]:
     return mean, std, mean - half, mean + half
 
 
+def mean_normal_ci95(values: Sequence[float]) -> tuple[float, float, float]:
+    """(mean, low, high) of the normal 95 % interval of a mean over many paired
+    differences (e.g. per real point, where a t quantile is no different)."""
+    x = np.asarray(values, dtype=float)
+    mean = float(x.mean())
+    if len(x) < 2:
+        return mean, math.nan, math.nan
+    half = float(_stats.norm.ppf(0.5 + CONFIDENCE / 2)) * float(x.std(ddof=1)) / math.sqrt(len(x))
+    return mean, mean - half, mean + half
+
+
 def paired_difference(a: dict, b: dict) -> tuple[float, float, float, int]:
     """Mean of ``a[s] − b[s]`` over the seeds ``s`` both have, with its 95 % interval and
     the number of pairs: (mean, low, high, n_pairs)."""
