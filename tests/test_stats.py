@@ -78,6 +78,27 @@ def test_summary_and_paired_difference_to_random_in_the_same_setting():
     assert dm["storage_mib"] == pytest.approx(1000 / 2**20)
 
 
+def test_comparison_at_equal_storage_takes_the_smallest_random_set_with_as_many_bytes():
+    rows = pd.concat([
+        _rows("random", [0.20, 0.30, 0.25], ipc=1, storage=1000),
+        _rows("random", [0.40, 0.50, 0.45], ipc=5, storage=5000),
+        _rows("dm_sd", [0.42, 0.49, 0.50], ipc=5, storage=2000),  # 5 videos' worth of IPC in 2 of storage
+        _rows("mtt", [0.30, 0.31, 0.32], ipc=1, storage=1004),    # a learned lr: still random's IPC 1
+        _rows("big", [0.9, 0.9, 0.9], ipc=1, storage=9000),       # more bytes than any random set
+    ], ignore_index=True)
+    table = add_vs_random(summarise(rows, ["dataset", "method", "ipc", "protocol", "arch", "variant"]), rows).set_index("method")
+    sd = table.loc["dm_sd"]
+    assert sd["storage_vs_random"] == pytest.approx(0.4)
+    # random IPC 1 stores 1000 < 2000 bytes, so the equal-storage reference is random IPC 5
+    assert sd["random_ipc_at_storage"] == 5
+    assert sd["vs_random_at_storage"] == pytest.approx(0.02)
+    assert (sd["vs_random_at_storage_ci95_low"], sd["vs_random_at_storage_ci95_high"]) == pytest.approx(
+        mean_ci95([0.02, -0.01, 0.05])[2:])
+    assert table.loc["mtt", "random_ipc_at_storage"] == 1
+    assert table.loc["mtt", "vs_random_at_storage"] == pytest.approx(table.loc["mtt", "vs_random"])
+    assert pd.isna(table.loc["big", "random_ipc_at_storage"]) and math.isnan(table.loc["big", "vs_random_at_storage"])
+
+
 def test_claims_mark_true_false_and_unresolved():
     rows = pd.concat([
         _rows("random", [0.20, 0.30, 0.25]),

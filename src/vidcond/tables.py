@@ -76,32 +76,67 @@ def summarise(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return table
 
 
+# A random set "has the storage" of another within this relative slack: both store the
+# same labels and metadata, a set's few extra bytes (a learned lr, soft labels) don't count.
+STORAGE_SLACK = 0.01
+
+
 def add_vs_random(table: pd.DataFrame, rows: pd.DataFrame, reference: str = "random") -> pd.DataFrame:
     """Per row of ``table``: the paired difference of top-1 to ``reference`` evaluated in the
     same setting (dataset, IPC, network, protocol, variant) with the same seeds, its 95 %
-    interval, and the storage relative to the reference's."""
+    interval, and the storage relative to the reference's. Also the paired difference to the
+    reference at equal storage: at the smallest of its IPCs whose storage is at least the
+    set's (the +SD sets store less than their IPC suggests, so random gets at least as many
+    bytes, never fewer)."""
     keys = [k for k in SETTING if k in rows]
-    by_setting = {}
+    by_setting, ipcs_by_rest = {}, {}
+    rest_keys = [k for k in keys if k != "ipc"]
     for key, group in rows[rows["method"] == reference].groupby(keys, dropna=False):
         by_setting[key] = (dict(zip(group["seed"], group["top1"])), group["storage_bytes"].iloc[0])
+        setting = dict(zip(keys, key))
+        rest = tuple(setting[k] for k in rest_keys)
+        ipcs_by_rest.setdefault(rest, []).append((setting["ipc"], key))
     diffs = []
     for key, group in rows.groupby(["method", *keys], dropna=False, sort=False):
         method, setting = key[0], key[1:]
-        ref = by_setting.get(setting)
-        if method == reference or ref is None:
+        if method == reference:
             continue
-        mean, low, high, pairs = paired_difference(dict(zip(group["seed"], group["top1"])), ref[0])
+        seeds_top1 = dict(zip(group["seed"], group["top1"]))
         storage = group["storage_bytes"].iloc[0]
-        ratio = storage / ref[1] if storage is not None and ref[1] else float("nan")
-        diffs.append({"method": method, **dict(zip(keys, setting)), "vs_random": mean,
-                      "vs_random_ci95_low": low, "vs_random_ci95_high": high, "vs_random_pairs": pairs,
-                      "storage_vs_random": ratio})
+        row = {"method": method, **dict(zip(keys, setting))}
+        ref = by_setting.get(setting)
+        if ref is not None:
+            mean, low, high, pairs = paired_difference(seeds_top1, ref[0])
+            ratio = storage / ref[1] if storage is not None and ref[1] else float("nan")
+            row.update(vs_random=mean, vs_random_ci95_low=low, vs_random_ci95_high=high,
+                       vs_random_pairs=pairs, storage_vs_random=ratio)
+        matched = storage_matched(ipcs_by_rest.get(tuple(row[k] for k in rest_keys), []), by_setting, storage)
+        if matched is not None:
+            mean, low, high, _ = paired_difference(seeds_top1, by_setting[matched[1]][0])
+            row.update(random_ipc_at_storage=matched[0], vs_random_at_storage=mean,
+                       vs_random_at_storage_ci95_low=low, vs_random_at_storage_ci95_high=high)
+        if len(row) > len(keys) + 1:
+            diffs.append(row)
+    columns = {"vs_random": float("nan"), "vs_random_ci95_low": float("nan"), "vs_random_ci95_high": float("nan"),
+               "vs_random_pairs": 0, "storage_vs_random": float("nan"), "random_ipc_at_storage": pd.NA,
+               "vs_random_at_storage": float("nan"), "vs_random_at_storage_ci95_low": float("nan"),
+               "vs_random_at_storage_ci95_high": float("nan")}
     if not diffs:
-        return table.assign(vs_random=float("nan"), vs_random_ci95_low=float("nan"), vs_random_ci95_high=float("nan"),
-                            vs_random_pairs=0, storage_vs_random=float("nan"))
-    diffs = pd.DataFrame(diffs)
-    diffs["ipc"] = diffs["ipc"].astype("Int64")
+        return table.assign(**columns)
+    diffs = pd.DataFrame(diffs).reindex(columns=["method", *keys, *columns])
+    diffs = diffs.fillna({"vs_random_pairs": 0}).astype({"vs_random_pairs": int})
+    for column in ("ipc", "random_ipc_at_storage"):
+        diffs[column] = diffs[column].astype("Int64")
     return table.merge(diffs, on=["method", *keys], how="left")
+
+
+def storage_matched(candidates: list[tuple[int, tuple]], by_setting: dict, storage) -> tuple[int, tuple] | None:
+    """Of the reference's (IPC, setting key) ``candidates``, the smallest IPC whose storage
+    is at least ``storage`` (within :data:`STORAGE_SLACK`); None when none is."""
+    if storage is None or pd.isna(storage):
+        return None
+    enough = [(ipc, key) for ipc, key in candidates if by_setting[key][1] >= storage * (1 - STORAGE_SLACK)]
+    return min(enough, default=None, key=lambda c: c[0])
 
 
 def main_table(rows: pd.DataFrame, datasets: pd.DataFrame) -> pd.DataFrame:
