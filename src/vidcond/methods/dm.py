@@ -98,6 +98,7 @@ class DistributionMatching(DistillationMethod):
 
     @classmethod
     def requirements(cls, params: DMParams) -> tuple[str, ...]:
+        """`interpolator` when `interpolation` is parametric."""
         return ("interpolator",) if params.interpolation == "parametric" else ()
 
     def temporal(self, ctx: CondenseContext) -> Temporal:

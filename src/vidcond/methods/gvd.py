@@ -60,7 +60,7 @@ class KNoiseParams(DiffusionParams):
     prototype: Literal["first_frame", "video"] = param("first_frame", "k-means of first-frame latents (repeated) or of whole clips")
 
 
-TINY = {"steps": 2}  # MVIC off, as in the embedded config (tested in test_gvd.py)
+TINY = {"steps": 2, "mvic": False}  # MVIC as in the embedded config (MVIC itself: test_gvd.py)
 
 
 def _peak_memory_mb(device: torch.device) -> float:

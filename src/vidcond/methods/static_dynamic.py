@@ -213,6 +213,7 @@ class StaticDynamicMethod(Method):
 
     @classmethod
     def requirements(cls, params) -> tuple[str, ...]:
+        """`static` and the base method's requirements."""
         return ("static", *cls.base.requirements(params))
 
     def condense(self, ctx: CondenseContext) -> Condensed:
