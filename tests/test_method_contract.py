@@ -102,11 +102,15 @@ def test_requirements_follow_the_parameters():
 
 
 @pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: p.name)
-def test_the_configs_requires_are_the_declared_requirements(path):
+def test_the_configs_entries_are_valid_and_require_what_the_class_declares(path):
     methods = yaml.safe_load(path.read_text())["methods"]
     for name, entry in methods.items():
-        declared = requirements(entry.get("kind", name), entry)
+        kind = entry.get("kind", name)
+        declared = requirements(kind, entry)
         assert list(declared) == entry.get("requires", []), f"{path.name} methods.{name}"
+        for section in ("by_dataset", "by_ipc"):  # overrides are valid merged over the entry
+            for part in entry.get(section, {}).values():
+                check_params(kind, {**entry, **part})
 
 
 def test_registering_a_method_without_tiny_params_fails():
