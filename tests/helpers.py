@@ -10,27 +10,9 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from vidcond.methods import method_class
 
-# Hyperparameters that shrink each method of the embedded config to seconds in tiny_config()
-# (one entry per method; merged into its config entry).
-TINY_METHOD_PARAMS: dict[str, dict] = {
-    "herding": {},  # selection: one teacher pass over the 3 videos per class, already seconds
-    "kcenter": {},
-    "rded": {"mipc": 3, "num_crop": 2},
-    "dc_static": {"iterations": 2, "batch_real": 4},
-    "dm": {"iterations": 2, "batch_real": 2},
-    "dm_sd": {"iterations": 2, "batch_real": 2},  # also the static/dynamic ablation
-    "mtt_sd": {"iterations": 2, "syn_steps": 2, "max_start_epoch": 1, "batch_syn": 0},
-    "frepo_sd": {"iterations": 2, "num_models": 2, "batch_real": 4},
-    "frepo": {"iterations": 2, "num_models": 2, "batch_real": 4},
-    "edc": {"iterations": 2, "condensation_models": ["miniC3D", "slowonly_r18"]},  # two teachers
-    "mtt": {"iterations": 2, "syn_steps": 2, "max_start_epoch": 1, "batch_syn": 0},
-    "datm": {"iterations": 2, "syn_steps": 2, "current_max_start_epoch": 1, "max_start_epoch": 1, "batch_syn": 0},
-    "gvd": {"steps": 2},  # MVIC off, as in the embedded config (tested in test_gvd.py)
-    "gvd_naive": {"steps": 2},
-    "gvd_knoise": {"steps": 2},
-}
+REPO = Path(__file__).resolve().parents[1]
 
 
 @lru_cache(maxsize=1)
@@ -78,7 +60,8 @@ def tiny_config() -> dict:
         {"n_syn": 4, "n_real": 4, "segments": 2},
     ]
     for name, entry in cfg["methods"].items():
-        entry.update(TINY_METHOD_PARAMS.get(name, {}))
+        # each method's tiny hyperparameters (declared on its class), shrinking it to seconds
+        entry.update(copy.deepcopy(method_class(entry.get("kind", name)).tiny_params))
         entry.pop("ipcs", None)
     return cfg
 

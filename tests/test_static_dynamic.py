@@ -1,7 +1,5 @@
 """The static/dynamic ("+SD") parametrisation: H, gradients, pairing, storage, a condense run."""
 
-import importlib
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from vidcond.condensed import load_condensed, save_condensed, storage_bytes
-from vidcond.methods import CondenseContext, get_method
+from vidcond.methods import CondenseContext, get_method, method_class, requirements
 from vidcond.methods.distill import MatchingObjective
 from vidcond.methods.mtt import MTTObjective
 from vidcond.methods.static_dynamic import (
@@ -26,16 +24,16 @@ from vidcond.report import frame_differences
 
 
 def test_the_three_methods_run_their_base_objective():
-    """Each +SD kind is a StaticDynamicMethod whose objective is the matching objective
-    defined by its base method's module, and the workflow's SD_BASES names the same bases."""
+    """Each +SD kind is a StaticDynamicMethod naming its base method's class, whose
+    objective and hyperparameters it takes over, and the workflow's SD_BASES names the
+    same bases."""
     assert SD_BASES == {"dm_sd": "dm", "mtt_sd": "mtt", "frepo_sd": "frepo"}
     for kind, base in SD_BASES.items():
         method = get_method(kind)
-        assert isinstance(method, StaticDynamicMethod) and method.base_module == base
-        module = importlib.import_module(f"vidcond.methods.{base}")
-        objective = getattr(module, method.objective_class)
-        assert issubclass(objective, MatchingObjective) and objective.__module__ == module.__name__
-        assert type(get_method(base)).__module__ == module.__name__  # the base kind lives there
+        assert isinstance(method, StaticDynamicMethod) and method.base is method_class(base)
+        assert issubclass(method.base.objective_class, MatchingObjective)
+        assert issubclass(method.params_class, method.base.params_class)
+        assert requirements(kind, method.tiny_params) == ("static", *requirements(base, {}))
     assert type(get_method("mtt")).objective_class is MTTObjective
 
 

@@ -61,8 +61,9 @@ def main_protocols(cfg) -> dict[str, list[str]]:
         (lambda c: c["evaluation"]["protocols"]["gvd"].update(teacher_arch="nope"), "protocols.gvd.teacher_arch: 'nope' is neither"),
         (lambda c: c["teacher"]["training"].update(teacher_arch="videomae"), "teacher.training: `teacher_arch` applies to evaluations only"),
         (lambda c: c["methods"]["dm_sd"].update(requires=[]), "methods.dm_sd: add `static` to its `requires`"),
-        (lambda c: c["methods"]["dm_sd"].update(lr_hal=-1), "methods.dm_sd: -1"),
-        (lambda c: c["methods"]["dm_sd"].update(batch_rael=2), "methods.dm_sd: Additional properties"),
+        (lambda c: c["methods"]["dm_sd"].update(lr_hal=-1), "methods.dm_sd: lr_hal: -1.0 is below its minimum 0"),
+        (lambda c: c["methods"]["dm_sd"].update(batch_rael=2), "methods.dm_sd: batch_rael: unknown key"),
+        (lambda c: c["methods"]["datm"].update(by_ipc={"5": {"min_start_epoch": 1}}), "methods.datm.by_ipc.5: DATM needs min_start_epoch < current_max_start_epoch"),
         (lambda c: c["static_dynamic"].update(method="dm"), "static_dynamic.method: 'dm' is not a +SD"),
     ],
 )

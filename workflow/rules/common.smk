@@ -6,13 +6,13 @@ import sys
 from pathlib import Path
 
 import yaml
-from jsonschema import Draft202012Validator
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from vidcond import config_checks
 from vidcond.data import layouts
 from vidcond.data.splits import validation_count
+from vidcond.methods import check_params, method_class, method_kinds
 from vidcond.protocols import SD_BASES, evaluation_protocols
 
 # ---------------------------------------------------------------- checks before any job
@@ -66,23 +66,15 @@ GUIDANCE = config.get("guidance_ablation")
 # ---------------------------------------------------------------- checks beyond the schema
 
 _SCHEMA_DEFS = _SCHEMA["$defs"]
-_METHOD_SCHEMAS = _SCHEMA_DEFS["methods"]
 ARCHS = _SCHEMA_DEFS["arch_name"]["enum"]
 
 
 def method_schema_errors(kind, hyper):
-    """Schema errors of a method's hyperparameters. A kind whose schema names a base kind
-    (`x-base`, the +SD kinds) checks its own keys against its schema, the others against
-    the base kind's."""
-    schema = _METHOD_SCHEMAS[kind]
-    base = schema.get("x-base")
-    own = {k: v for k, v in hyper.items() if not base or k in schema.get("properties", {})}
-    # the shared $defs travel along so that a method schema may refer to them
-    yield from Draft202012Validator({**schema, "$defs": _SCHEMA_DEFS}).iter_errors(own)
-    if base:
-        rest = {k: v for k, v in hyper.items() if k not in own}
-        base_schema = {**_METHOD_SCHEMAS[base], "$defs": _SCHEMA_DEFS}
-        yield from Draft202012Validator(base_schema).iter_errors(rest)
+    """The error of a method's hyperparameters (checked by its Params dataclass), if any."""
+    try:
+        check_params(kind, hyper)
+    except ValueError as error:
+        yield str(error)
 
 
 def _check_static_dynamic():
@@ -130,19 +122,19 @@ def _check_config():
                         )
     for name, entry in METHODS.items():
         kind = method_kind(name)
-        if kind not in _METHOD_SCHEMAS:
+        if kind not in method_kinds():
             raise WorkflowError(
-                f"config methods.{name}: unknown method kind {kind!r}; known: {sorted(_METHOD_SCHEMAS)}"
+                f"config methods.{name}: unknown method kind {kind!r}; known: {method_kinds()}"
             )
-        parts = {
-            "": entry,
-            **{f".by_dataset.{k}": v for k, v in entry.get("by_dataset", {}).items()},
-        }
-        parts.update({f".by_ipc.{k}": v for k, v in entry.get("by_ipc", {}).items()})
-        for where, part in parts.items():
-            hyper = {k: v for k, v in part.items() if k not in METHOD_RESERVED}
+        # each override checked merged over the entry (a required key may come from it)
+        base = {k: v for k, v in entry.items() if k not in METHOD_RESERVED}
+        parts = {"": base}
+        for section in ("by_dataset", "by_ipc"):
+            for key, part in entry.get(section, {}).items():
+                parts[f".{section}.{key}"] = {**base, **part}
+        for where, hyper in parts.items():
             for error in method_schema_errors(kind, hyper):
-                raise WorkflowError(f"config methods.{name}{where}: {error.message}")
+                raise WorkflowError(f"config methods.{name}{where}: {error}")
     labels = EVALUATION.get("labels_ablation")
     if labels:
         for method in labels["methods"]:
@@ -357,9 +349,7 @@ def _check_temporal():
     if not TEMPORAL:
         return
     name = TEMPORAL["method"]
-    if name not in METHODS or "n_syn" not in _METHOD_SCHEMAS[method_kind(name)].get(
-        "properties", {}
-    ):
+    if name not in METHODS or "n_syn" not in method_class(method_kind(name)).params_class.docs():
         raise WorkflowError(
             f"config temporal.method: {name!r} is not a methods entry whose kind takes n_syn, n_real, segments, interpolation"
         )

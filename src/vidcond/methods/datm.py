@@ -16,13 +16,35 @@ official DATM code:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import numpy as np
 import torch
 from torch.func import functional_call
 
-from .base import CondenseContext, register_method
+from .base import CondenseContext, param, register_method
 from .distill import RealSampler
-from .mtt import MTT, MTTObjective
+from .mtt import MTT, MTTObjective, MTTParams
+
+
+@dataclass(frozen=True, kw_only=True)
+class DATMParams(MTTParams):
+    """Defaults from the official DATM code (CIFAR) and MTT."""
+
+    init: Literal["correct", "real", "noise"] = param("correct", "correct: real clips that expert 0 classifies correctly")
+    init_candidates: int = param(0, "real clips tried per class for `correct` (0: one per training video)", minimum=0)
+    min_start_epoch: int = param(0, "lower bound of the start epoch", minimum=0)
+    current_max_start_epoch: int = param(2, "initial upper bound of the start epoch", minimum=1)
+    expansion_end_iteration: int = param(20, "iteration at which the upper bound reaches max_start_epoch", minimum=1)
+    label_epoch: int = param(-1, "expert epoch whose logits initialise the labels (-1: the last)")
+    learn_labels: bool = param(True, "learn the soft labels (stored as soft_labels)")
+    lr_labels: float = param(2.0, "SGD learning rate of the label logits (DATM lr_y)", minimum=0)
+    labels_momentum: float = param(0.9, "SGD momentum of the label logits", minimum=0)
+
+    def check(self) -> None:
+        if not self.min_start_epoch < self.current_max_start_epoch <= self.max_start_epoch:
+            raise ValueError("DATM needs min_start_epoch < current_max_start_epoch <= max_start_epoch")
 
 
 def start_upper_bound(iteration: int, current_max: int, final_max: int, expansion_end: int) -> int:
@@ -37,21 +59,18 @@ class DATMObjective(MTTObjective):
     ``learn_labels``, ``lr_labels``, ``labels_momentum``; ``max_start_epoch`` is the final
     upper bound."""
 
+    params_class = DATMParams
+
     def __init__(self, ctx: CondenseContext, rng: np.random.Generator):
         super().__init__(ctx, rng)
-        p = ctx.params
-        self.min_start_epoch = int(p.get("min_start_epoch", 0))
-        self.current_max_start_epoch = int(p.get("current_max_start_epoch", 2))
-        self.expansion_end_iteration = int(p.get("expansion_end_iteration", 20))
-        if not self.min_start_epoch < self.current_max_start_epoch <= self.max_start_epoch:
-            raise ValueError(
-                "DATM needs min_start_epoch < current_max_start_epoch <= max_start_epoch"
-            )
-        label_epoch = int(p.get("label_epoch", -1))
-        self.label_epoch = label_epoch % (self.bank.epochs + 1)
-        self.learn_labels = bool(p.get("learn_labels", True))
-        self.lr_labels = float(p.get("lr_labels", 2.0))
-        self.labels_momentum = float(p.get("labels_momentum", 0.9))
+        p = DATMParams.of(ctx.params)
+        self.min_start_epoch = p.min_start_epoch
+        self.current_max_start_epoch = p.current_max_start_epoch
+        self.expansion_end_iteration = p.expansion_end_iteration
+        self.label_epoch = p.label_epoch % (self.bank.epochs + 1)
+        self.learn_labels = p.learn_labels
+        self.lr_labels = p.lr_labels
+        self.labels_momentum = p.labels_momentum
         self.soft_labels: torch.Tensor | None = None
 
     def start_window(self, iteration: int) -> tuple[int, int]:
@@ -135,13 +154,13 @@ def correctly_classified_clips(
 @register_method
 class DATM(MTT):
     name = "datm"
+    params_class = DATMParams
     objective_class = DATMObjective
+    tiny_params = {"iterations": 2, "syn_steps": 2, "current_max_start_epoch": 1, "max_start_epoch": 1, "batch_syn": 0}
 
     def initial_videos(self, ctx: CondenseContext, objective: DATMObjective):
-        if ctx.params.get("init", "correct") == "correct":
-            videos, labels = correctly_classified_clips(
-                ctx, objective, ctx.rng(), int(ctx.params.get("init_candidates", 0))
-            )
+        if ctx.params.init == "correct":
+            videos, labels = correctly_classified_clips(ctx, objective, ctx.rng(), ctx.params.init_candidates)
         else:
             videos, labels = super().initial_videos(ctx, objective)
         objective.prepare(videos, labels)

@@ -11,12 +11,28 @@ the synthetic frames.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .base import Condensed, CondenseContext, Method, register_method
-from .distill import DistillLoop, MatchingObjective, RealSampler, init_synthetic
+from .base import CondenseContext, param, register_method
+from .distill import DistillationMethod, DistillLoop, InitParams, MatchingObjective, RealSampler, init_synthetic
+
+
+@dataclass(frozen=True, kw_only=True)
+class StaticDCParams(InitParams):
+    """Defaults from DC (lr on the [0, 1] pixel scale)."""
+
+    arch: str = param("convnet_d4", "2D network (or models variant) whose gradients are matched")
+    iterations: int = param(1000, "fresh networks drawn", minimum=1)
+    outer_loop: int = param(1, "frame updates per network (DC 1 at IPC 1, 10 at IPC 10)", minimum=1)
+    inner_loop: int = param(1, "network steps on the synthetic frames between updates (DC 1 at IPC 1, 50 at IPC 10)", minimum=1)
+    lr: float = param(0.1, "SGD learning rate of the frames", above=0)
+    momentum: float = param(0.5, "SGD momentum of the frames", minimum=0)
+    lr_net: float = param(0.01, "SGD learning rate of the network in the inner loop", above=0)
+    batch_real: int = param(256, "real frames per class and update", minimum=1)
 
 
 def layer_cosine_distance(real_grad: torch.Tensor, syn_grad: torch.Tensor) -> torch.Tensor:
@@ -44,10 +60,10 @@ class GradientMatchObjective(MatchingObjective):
 
     def __init__(self, ctx: CondenseContext, rng: np.random.Generator):
         super().__init__(ctx, rng)
-        params = ctx.params
-        self.arch = params.get("arch", "convnet_d4")
-        self.batch_real = int(params.get("batch_real", 256))
-        self.lr_net = float(params.get("lr_net", 0.01))
+        params = StaticDCParams.of(ctx.params)
+        self.arch = params.arch
+        self.batch_real = params.batch_real
+        self.lr_net = params.lr_net
         self.sampler = RealSampler(ctx)
         self.net: torch.nn.Module | None = None
 
@@ -82,19 +98,22 @@ class GradientMatchObjective(MatchingObjective):
 
 
 @register_method
-class StaticDC(Method):
+class StaticDC(DistillationMethod):
     name = "dc_static"
+    params_class = StaticDCParams
+    objective_class = GradientMatchObjective
+    tiny_params = {"iterations": 2, "batch_real": 4}
 
-    def condense(self, ctx: CondenseContext) -> Condensed:
-        params = ctx.params
-        torch.manual_seed(ctx.seed)  # the networks drawn each iteration
-        outer, inner = int(params.get("outer_loop", 1)), int(params.get("inner_loop", 1))
-        clips, labels = init_synthetic(ctx, params.get("init", "real"), ctx.rng(), num_frames=1)
-        frames = clips.detach()[:, 0].clone().requires_grad_(True)  # [N, C, H, W]
-        objective = GradientMatchObjective(ctx, ctx.rng(1))
-        optimizer = torch.optim.SGD(
-            [frames], lr=float(params.get("lr", 0.1)), momentum=float(params.get("momentum", 0.5))
-        )
+    def initial_videos(self, ctx, objective):
+        clips, labels = init_synthetic(ctx, ctx.params.init, ctx.rng(), num_frames=1)
+        return clips.detach()[:, 0].clone().requires_grad_(True), labels  # frames [N, C, H, W]
+
+    def optimise(self, ctx, objective, frames, labels, stats):
+        """DC's loop: per network, ``outer_loop`` frame updates with ``inner_loop`` network
+        steps between them."""
+        p = ctx.params
+        outer, inner = p.outer_loop, p.inner_loop
+        optimizer = torch.optim.SGD([frames], lr=p.lr, momentum=p.momentum)
 
         def one_network(iteration: int) -> float:
             objective.new_network()
@@ -110,18 +129,13 @@ class StaticDC(Method):
             return total / outer
 
         state = {"frames": frames, "optimizer": optimizer, **objective.state()}
-        loop = DistillLoop(
-            ctx,
-            int(params.get("iterations", 1000)),
-            state,
-            int(params.get("checkpoint_every", 50)),
-            desc="dc_static",
-        )
+        loop = DistillLoop(ctx, p.iterations, state, p.checkpoint_every, desc=self.name)
         losses = loop.run(one_network)
-        meta = {
-            "frames": 1,
-            "interpolation": "duplicate",
-            "final_loss": losses[-1] if losses else None,
-            "seconds_per_iteration": loop.seconds_per_iteration,
-        }
-        return Condensed({"videos": frames.detach().unsqueeze(1).half(), "labels": labels}, meta)
+        stats["seconds_per_iteration"] = loop.seconds_per_iteration
+        return losses
+
+    def stored_videos(self, frames):
+        return frames.detach().unsqueeze(1).cpu().half()
+
+    def meta(self, ctx):
+        return {"frames": 1, "interpolation": "duplicate"}

@@ -8,6 +8,9 @@
   ends exactly where an uninterrupted one would;
 * :class:`MatchingObjective` is a method's loss on a batch of synthetic videos, and
   :func:`distill_videos` optimises a learnable video tensor under one;
+* :class:`DistillationMethod` is the one ``condense()`` of the methods optimising videos
+  under an objective (seed, objective, initial videos, :func:`distill_videos`, float16
+  output); :class:`DistillParams` and :class:`TemporalParams` their shared hyperparameters;
 * :class:`Temporal` is the temporal taxonomy of "Dancing with Still Images" (Sec. 3.2):
   ``n_syn`` learnable frames interpolated to the clip length, ``n_real`` real frames,
   ``segments`` matched pairwise.
@@ -20,7 +23,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -29,7 +32,32 @@ from tqdm import tqdm
 from ..checkpoint import Checkpointer, TrainingState
 from ..condensed import INTERPOLATIONS, duplicate_frames, interpolate_frames
 from ..data.sampling import random_clip, to_clip_tensor
-from .base import CondenseContext
+from .base import Condensed, CondenseContext, Method, Params, param
+
+
+@dataclass(frozen=True, kw_only=True)
+class DistillParams(Params):
+    """The distillation loop's options, shared by every optimisation-based method."""
+
+    iterations: int = param(100, "optimisation iterations", minimum=0)
+    checkpoint_every: int = param(50, "iterations between checkpoints (resume point)", minimum=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class InitParams(DistillParams):
+    init: Literal["real", "noise"] = param("real", "initial synthetic videos: random real clips or noise")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TemporalParams(Params):
+    """The temporal taxonomy options (:class:`Temporal`)."""
+
+    n_syn: int = param(0, "learnable frames per synthetic video (0 = the clip length)", minimum=0)
+    n_real: int = param(0, "evenly spaced frames kept of each real clip (0 = the clip length)", minimum=0)
+    segments: int = param(1, "time segments matched pairwise (must divide n_real and the clip length)", minimum=1)
+    interpolation: Literal["duplicate", "linear", "parametric"] = param(
+        "duplicate", "n_syn frames to the clip length (parametric: the trained interpolator)"
+    )
 
 
 class RealSampler:
@@ -219,14 +247,15 @@ class Temporal:
             raise ValueError(f"unknown interpolation {self.interpolation!r}; known: {INTERPOLATIONS}")
 
     @classmethod
-    def from_params(cls, params: dict, num_frames: int) -> "Temporal":
+    def from_params(cls, params: TemporalParams | dict, num_frames: int) -> "Temporal":
         """From a method's ``n_syn``, ``n_real`` (0: the clip length), ``segments``, ``interpolation``."""
+        params = TemporalParams.of(params)
         return cls(
             num_frames=num_frames,
-            n_syn=int(params.get("n_syn", 0)) or num_frames,
-            n_real=int(params.get("n_real", 0)) or num_frames,
-            segments=int(params.get("segments", 1)),
-            interpolation=params.get("interpolation", "duplicate"),
+            n_syn=params.n_syn or num_frames,
+            n_real=params.n_real or num_frames,
+            segments=params.segments,
+            interpolation=params.interpolation,
         )
 
     def expand(self, frames: torch.Tensor, interpolator: torch.nn.Module | None = None) -> torch.Tensor:
@@ -263,3 +292,66 @@ def load_interpolator(stem: str | Path, device: torch.device) -> tuple[torch.nn.
     module.eval().requires_grad_(False).to(device)
     tensors = {f"interpolator.{k}": v for k, v in state.items()}
     return module, {"name": spec["name"], "options": spec.get("options", {})}, tensors
+
+
+class DistillationMethod(Method):
+    """A method optimising synthetic videos under its :class:`MatchingObjective`: seed the
+    torch generator (networks drawn by the objective), build the objective (numpy
+    generator ``ctx.rng(1)``), the initial videos (:meth:`initial_videos`), optimise them
+    (:meth:`optimise`, :func:`distill_videos` by default) and store them in float16 with
+    the labels and the objective's outputs. A method supplies ``objective_class``, its
+    ``params_class`` and the videos' optimizer settings (:meth:`video_optimizer`)."""
+
+    objective_class: ClassVar[type[MatchingObjective]]
+    # Salt of the initial videos' generator, ctx.rng(*init_salt) (fixed per method: changing
+    # it changes every set the method makes).
+    init_salt: ClassVar[tuple[int, ...]] = ()
+
+    def video_optimizer(self, ctx: CondenseContext) -> dict:
+        """``lr`` (and ``optimizer``, ``momentum`` when not SGD's defaults) of
+        :func:`distill_videos` for the videos."""
+        return {"lr": ctx.params.lr, "optimizer": ctx.params.optimizer, "momentum": ctx.params.momentum}
+
+    def initial_videos(self, ctx: CondenseContext, objective: MatchingObjective) -> tuple[torch.Tensor, torch.Tensor]:
+        """The learnable videos and their labels."""
+        return init_synthetic(ctx, ctx.params.init, ctx.rng(*self.init_salt))
+
+    def expand(self, ctx: CondenseContext) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """The map from the learnable tensor to the clips the objective sees (None: itself)."""
+        return None
+
+    def optimise(self, ctx: CondenseContext, objective: MatchingObjective, videos: torch.Tensor, labels: torch.Tensor, stats: dict) -> list[float]:
+        """Optimise ``videos`` in place; returns the losses, fills ``stats``."""
+        p = ctx.params
+        return distill_videos(
+            ctx, objective, videos, labels, iterations=p.iterations, checkpoint_every=p.checkpoint_every,
+            desc=self.name, expand=self.expand(ctx), stats=stats, **self.video_optimizer(ctx),
+        )
+
+    def outputs(self, ctx: CondenseContext, objective: MatchingObjective, videos: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The tensors stored besides videos and labels."""
+        return objective.outputs()
+
+    def stored_videos(self, videos: torch.Tensor) -> torch.Tensor:
+        return videos.detach().cpu().half()
+
+    def meta(self, ctx: CondenseContext) -> dict:
+        """Sidecar entries of the method's own (``frames`` when not the clip length, ...)."""
+        return {}
+
+    def condense(self, ctx: CondenseContext) -> Condensed:
+        ctx = self.typed(ctx)
+        torch.manual_seed(ctx.seed)  # the networks the objective draws
+        objective = self.objective_class(ctx, ctx.rng(1))
+        videos, labels = self.initial_videos(ctx, objective)
+        stats: dict = {}
+        losses = self.optimise(ctx, objective, videos, labels, stats)
+        extra = self.outputs(ctx, objective, videos)
+        tensors = {"videos": self.stored_videos(videos), "labels": labels.cpu(), **extra}
+        meta = {
+            **self.meta(ctx),
+            "final_loss": losses[-1] if losses else None,
+            "mean_loss_last10": float(np.mean(losses[-10:])) if losses else None,
+            "seconds_per_iteration": stats.get("seconds_per_iteration"),
+        }
+        return Condensed(tensors, meta)

@@ -14,19 +14,33 @@ n_syn / clip length.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .base import Condensed, CondenseContext, Method, register_method
+from .base import CondenseContext, register_method, param
 from .distill import (
+    DistillationMethod,
+    InitParams,
     MatchingObjective,
     RealSampler,
     Temporal,
-    distill_videos,
+    TemporalParams,
     evenly_spaced_frames,
     init_synthetic,
     load_interpolator,
 )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DMParams(InitParams, TemporalParams):
+    """Defaults from the Dancing paper's DM (lr on the [0, 1] pixel scale)."""
+
+    arch: str = param("miniC3D", "embedding network (or models variant)")
+    iterations: int = param(5000, "fresh networks drawn (one per iteration)", minimum=1)
+    lr: float = param(100.0, "SGD learning rate per clip frame (x n_syn / clip length for the learnable frames)", above=0)
+    momentum: float = param(0.5, "SGD momentum of the videos", minimum=0)
+    batch_real: int = param(64, "real clips per class and iteration", minimum=1)
 
 
 def class_mean_distance(real_means: dict[int, torch.Tensor], synthetic: torch.Tensor, syn_labels: torch.Tensor) -> torch.Tensor:
@@ -48,9 +62,9 @@ class DMObjective(MatchingObjective):
 
     def __init__(self, ctx: CondenseContext, rng: np.random.Generator):
         super().__init__(ctx, rng)
-        params = ctx.params
-        self.arch = params.get("arch", "miniC3D")
-        self.batch_real = int(params.get("batch_real", 64))
+        params = DMParams.of(ctx.params)
+        self.arch = params.arch
+        self.batch_real = params.batch_real
         self.temporal = Temporal.from_params(params, ctx.clip["num_frames"])
         self.sampler = RealSampler(ctx)
 
@@ -76,36 +90,42 @@ class DMObjective(MatchingObjective):
 
 
 @register_method
-class DistributionMatching(Method):
+class DistributionMatching(DistillationMethod):
     name = "dm"
+    params_class = DMParams
+    objective_class = DMObjective
+    tiny_params = {"iterations": 2, "batch_real": 2}
 
-    def condense(self, ctx: CondenseContext) -> Condensed:
-        params = ctx.params
-        torch.manual_seed(ctx.seed)  # the networks drawn each iteration
-        temporal = Temporal.from_params(params, ctx.clip["num_frames"])
-        interpolator, extra, meta = None, {}, temporal.meta()
-        if temporal.interpolation == "parametric" and temporal.n_syn < temporal.num_frames:
-            interpolator, meta["interpolator"], extra = load_interpolator(
-                ctx.require("interpolator"), ctx.device
-            )
-        clips, labels = init_synthetic(ctx, params.get("init", "real"), ctx.rng())
+    @classmethod
+    def requirements(cls, params: DMParams) -> tuple[str, ...]:
+        """`interpolator` when `interpolation` is parametric."""
+        return ("interpolator",) if params.interpolation == "parametric" else ()
+
+    def temporal(self, ctx: CondenseContext) -> Temporal:
+        return Temporal.from_params(ctx.params, ctx.clip["num_frames"])
+
+    def initial_videos(self, ctx, objective):
+        clips, labels = init_synthetic(ctx, ctx.params.init, ctx.rng())
         # n_syn frames spread over the initial clips' time span
-        frames = evenly_spaced_frames(clips.detach(), temporal.n_syn).clone().requires_grad_(True)
-        objective = DMObjective(ctx, ctx.rng(1))
-        stats: dict = {}
-        losses = distill_videos(
-            ctx,
-            objective,
-            frames,
-            labels,
-            iterations=int(params.get("iterations", 5000)),
-            # each learnable frame gets the gradient of its num_frames / n_syn copies
-            lr=float(params.get("lr", 100.0)) * temporal.n_syn / temporal.num_frames,
-            momentum=float(params.get("momentum", 0.5)),
-            checkpoint_every=int(params.get("checkpoint_every", 50)),
-            desc="dm",
-            expand=lambda f: temporal.expand(f, interpolator),
-            stats=stats,
-        )
-        meta.update(final_loss=losses[-1] if losses else None, **stats)
-        return Condensed({"videos": frames.detach().half(), "labels": labels, **extra}, meta)
+        frames = evenly_spaced_frames(clips.detach(), self.temporal(ctx).n_syn).clone().requires_grad_(True)
+        return frames, labels
+
+    def video_optimizer(self, ctx) -> dict:
+        # each learnable frame gets the gradient of its num_frames / n_syn copies
+        temporal = self.temporal(ctx)
+        return {"lr": ctx.params.lr * temporal.n_syn / temporal.num_frames, "momentum": ctx.params.momentum}
+
+    def expand(self, ctx):
+        temporal = self.temporal(ctx)
+        self.interpolator, self.interpolator_meta = None, {}
+        self.interpolator_tensors: dict[str, torch.Tensor] = {}
+        if temporal.interpolation == "parametric" and temporal.n_syn < temporal.num_frames:
+            self.interpolator, spec, self.interpolator_tensors = load_interpolator(ctx.require("interpolator"), ctx.device)
+            self.interpolator_meta = {"interpolator": spec}
+        return lambda frames: temporal.expand(frames, self.interpolator)
+
+    def outputs(self, ctx, objective, videos):
+        return self.interpolator_tensors
+
+    def meta(self, ctx):
+        return {**self.temporal(ctx).meta(), **self.interpolator_meta}

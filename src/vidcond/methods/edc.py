@@ -18,6 +18,7 @@ clips are relabelled: their soft labels are the teachers' mean logits.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -26,8 +27,28 @@ from torch import nn
 
 from ..models import load_model
 from ..training import random_resized_crop
-from .base import Condensed, CondenseContext, Method, register_method
-from .distill import MatchingObjective, distill_videos, init_synthetic
+from .base import CondenseContext, param, register_method
+from .distill import DistillationMethod, DistillParams, MatchingObjective, init_synthetic
+
+
+@dataclass(frozen=True, kw_only=True)
+class EDCParams(DistillParams):
+    condensation_models: tuple[str, ...] = param(("miniC3D",), "architectures (or models variants) whose trained teachers are matched")
+    layers: Literal["batchnorm", "conv"] = param("batchnorm", "BatchNorm inputs or convolution outputs")
+    alpha: float = param(0.5, "weight of the whole-set form", minimum=0, maximum=1)
+    stat_weight: float = param(0.01, "weight of the statistics loss", minimum=0)
+    first_layer_weight: float = param(10.0, "weight of the first layer's statistics", minimum=0)
+    ce_weight: float = param(1.0, "weight of the teacher's cross-entropy", minimum=0)
+    crop_scale: tuple[float, float] = param((0.5, 1.0), "area share of the random resized crop of every iteration ([1, 1]: none)")
+    iterations: int = param(100, "optimisation iterations", minimum=1)
+    lr: float = param(0.01, "Adam learning rate of the videos", above=0)
+    stat_batch: int = param(64, "real clips per forward pass for the statistics", minimum=1)
+
+    def check(self) -> None:
+        if not self.condensation_models:
+            raise ValueError("condensation_models: name at least one architecture")
+        if not 0 <= self.crop_scale[0] <= self.crop_scale[1] <= 1:
+            raise ValueError(f"crop_scale: {list(self.crop_scale)} is not a range within [0, 1]")
 
 LAYER_KINDS = {"batchnorm": nn.modules.batchnorm._BatchNorm, "conv": (nn.Conv2d, nn.Conv3d)}
 
@@ -161,23 +182,23 @@ class EDCObjective(MatchingObjective):
 
     def __init__(self, ctx: CondenseContext, rng: np.random.Generator):
         super().__init__(ctx, rng)
-        p = ctx.params
-        self.alpha = float(p.get("alpha", 0.5))
-        self.stat_weight = float(p.get("stat_weight", 0.01))
-        self.first_layer_weight = float(p.get("first_layer_weight", 10.0))
-        self.ce_weight = float(p.get("ce_weight", 1.0))
-        self.crop_scale = tuple(p.get("crop_scale", [0.5, 1.0]))
-        layers = p.get("layers", "batchnorm")
+        p = EDCParams.of(ctx.params)
+        self.alpha = p.alpha
+        self.stat_weight = p.stat_weight
+        self.first_layer_weight = p.first_layer_weight
+        self.ce_weight = p.ce_weight
+        self.crop_scale = p.crop_scale
+        layers = p.layers
         self.teachers = [
             load_model(ctx.require(f"teacher_{arch}")).to(ctx.device).requires_grad_(False)
-            for arch in p.get("condensation_models", ["miniC3D"])
+            for arch in p.condensation_models
         ]
         self.taps = [FeatureTap(teacher, layers) for teacher in self.teachers]
         train = ctx.train_videos
         counts = np.bincount(train["label"].to_numpy(), minlength=ctx.num_classes)
         self.prior = torch.tensor(counts / counts.sum(), dtype=torch.float32, device=ctx.device)
         self.real = [
-            self._real_statistics(tap, train, int(p.get("stat_batch", 64))) for tap in self.taps
+            self._real_statistics(tap, train, p.stat_batch) for tap in self.taps
         ]
 
     def _real_statistics(self, tap: FeatureTap, videos, batch: int) -> list[LayerStatistics]:
@@ -217,31 +238,21 @@ class EDCObjective(MatchingObjective):
 
 
 @register_method
-class EDC(Method):
+class EDC(DistillationMethod):
     name = "edc"
+    params_class = EDCParams
+    objective_class = EDCObjective
+    needs = ("teachers",)
+    init_salt = (0,)
+    tiny_params = {"iterations": 2, "condensation_models": ["miniC3D", "slowonly_r18"]}  # two teachers
 
-    def condense(self, ctx: CondenseContext) -> Condensed:
-        p = ctx.params
-        torch.manual_seed(ctx.seed)
-        videos, labels = init_synthetic(ctx, "real", ctx.rng(0))
-        objective = EDCObjective(ctx, ctx.rng(1))
-        distill_videos(
-            ctx,
-            objective,
-            videos,
-            labels,
-            iterations=int(p.get("iterations", 100)),
-            lr=float(p.get("lr", 0.01)),
-            optimizer="adam",
-            checkpoint_every=int(p.get("checkpoint_every", 50)),
-            desc="edc",
-        )
+    def initial_videos(self, ctx, objective):
+        return init_synthetic(ctx, "real", ctx.rng(*self.init_salt))
+
+    def video_optimizer(self, ctx) -> dict:
+        return {"lr": ctx.params.lr, "optimizer": "adam"}
+
+    def outputs(self, ctx, objective, videos):
         with torch.no_grad():
             videos.clamp_(0, 1)  # the official code keeps pixels in range after every step
-        return Condensed(
-            {
-                "videos": videos.detach().cpu().to(torch.float16),
-                "labels": labels.cpu(),
-                "soft_labels": objective.relabel(videos.detach()),
-            }
-        )
+        return {"soft_labels": objective.relabel(videos.detach())}

@@ -16,14 +16,33 @@ margin term when the labels are learned. Videos and labels are both optimised wi
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .base import Condensed, CondenseContext, Method, register_method
-from .distill import MatchingObjective, RealSampler, distill_videos, init_synthetic
+from .base import CondenseContext, param, register_method
+from .distill import DistillationMethod, InitParams, MatchingObjective, RealSampler
+
+
+@dataclass(frozen=True, kw_only=True)
+class FRePoParams(InitParams):
+    iterations: int = param(100, "optimisation iterations", minimum=1)
+    lr: float = param(1e-3, "Adam learning rate of the videos", above=0)
+    arch: str = param("miniC3D", "architecture (or models variant) of the pool")
+    norm: Literal["batch", "instance", "none"] | None = param("instance", "norm override of the pool's networks (null keeps the models entry's)")
+    num_models: int = param(4, "models in the pool", minimum=1)
+    max_online_updates: int = param(50, "steps before a model is reset", minimum=1)
+    online_lr: float = param(3e-4, "Adam learning rate of the pool", above=0)
+    reg: float = param(1e-6, "ridge = reg * trace(K_ss) / n", minimum=0)
+    loss: Literal["mse", "ce"] = param("mse", "squared error or cross-entropy of the KRR prediction")
+    batch_real: int = param(40, "real clips per iteration (split over the classes)", minimum=1)
+    flip: bool = param(False, "add horizontally flipped copies to the support")
+    learn_label: bool = param(True, "learn the labels (stored as soft_labels)")
+    label_lr: float = param(1e-3, "Adam learning rate of the labels", above=0)
+    margin_weight: float = param(1.0, "weight of FRePo's label margin term", minimum=0)
 
 
 def krr_predict(
@@ -59,20 +78,19 @@ class FRePoObjective(MatchingObjective):
 
     def __init__(self, ctx: CondenseContext, rng: np.random.Generator):
         super().__init__(ctx, rng)
-        p = ctx.params
-        self.arch = p.get("arch", "miniC3D")
-        norm = p.get("norm", "instance")
-        self.overrides = {} if norm is None else {"norm": norm}
-        self.num_models = int(p.get("num_models", 4))
-        self.max_online_updates = int(p.get("max_online_updates", 50))
-        self.online_lr = float(p.get("online_lr", 3e-4))
-        self.reg = float(p.get("reg", 1e-6))
-        self.loss_kind = p.get("loss", "mse")
-        self.batch_real = int(p.get("batch_real", 40))
-        self.flip = bool(p.get("flip", False))
-        self.learn_label = bool(p.get("learn_label", True))
-        self.label_lr = float(p.get("label_lr", 1e-3))
-        self.margin_weight = float(p.get("margin_weight", 1.0))
+        p = FRePoParams.of(ctx.params)
+        self.arch = p.arch
+        self.overrides = {} if p.norm is None else {"norm": p.norm}
+        self.num_models = p.num_models
+        self.max_online_updates = p.max_online_updates
+        self.online_lr = p.online_lr
+        self.reg = p.reg
+        self.loss_kind = p.loss
+        self.batch_real = p.batch_real
+        self.flip = p.flip
+        self.learn_label = p.learn_label
+        self.label_lr = p.label_lr
+        self.margin_weight = p.margin_weight
         if self.loss_kind not in ("mse", "ce"):
             raise ValueError(f"frepo loss must be mse or ce, not {self.loss_kind!r}")
         k = ctx.num_classes
@@ -152,28 +170,12 @@ class FRePoObjective(MatchingObjective):
 
 
 @register_method
-class FRePo(Method):
+class FRePo(DistillationMethod):
     name = "frepo"
+    params_class = FRePoParams
+    objective_class = FRePoObjective
+    init_salt = (0,)
+    tiny_params = {"iterations": 2, "num_models": 2, "batch_real": 4}
 
-    def condense(self, ctx: CondenseContext) -> Condensed:
-        p = ctx.params
-        torch.manual_seed(ctx.seed)
-        videos, labels = init_synthetic(ctx, p.get("init", "real"), ctx.rng(0))
-        objective = FRePoObjective(ctx, ctx.rng(1))
-        distill_videos(
-            ctx,
-            objective,
-            videos,
-            labels,
-            iterations=int(p.get("iterations", 100)),
-            lr=float(p.get("lr", 1e-3)),
-            optimizer="adam",
-            checkpoint_every=int(p.get("checkpoint_every", 50)),
-            desc="frepo",
-        )
-        tensors = {
-            "videos": videos.detach().cpu().to(torch.float16),
-            "labels": labels.cpu(),
-            **objective.outputs(),
-        }
-        return Condensed(tensors)
+    def video_optimizer(self, ctx) -> dict:
+        return {"lr": ctx.params.lr, "optimizer": "adam"}

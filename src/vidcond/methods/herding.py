@@ -6,12 +6,13 @@ stored clips are those centre clips (uint8)."""
 from __future__ import annotations
 
 from .base import Condensed, CondenseContext, Method, register_method
-from .selection import herding_order, select_by_features
+from .selection import FeatureSelectionParams, herding_order, select_by_features
 
 
 @register_method
 class Herding(Method):
-    name = "herding"
+    name, params_class, needs = "herding", FeatureSelectionParams, ("teacher",)
+    tiny_params: dict = {}  # one teacher pass over the 3 videos per class, already seconds
 
     def condense(self, ctx: CondenseContext) -> Condensed:
         return select_by_features(ctx, herding_order)

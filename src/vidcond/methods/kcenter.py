@@ -8,12 +8,13 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Condensed, CondenseContext, Method, register_method
-from .selection import kcenter_order, select_by_features
+from .selection import FeatureSelectionParams, kcenter_order, select_by_features
 
 
 @register_method
 class KCenter(Method):
-    name = "kcenter"
+    name, params_class, needs = "kcenter", FeatureSelectionParams, ("teacher",)
+    tiny_params: dict = {}
 
     def condense(self, ctx: CondenseContext) -> Condensed:
         rng = ctx.rng()

@@ -20,6 +20,8 @@ the estimated unrolled graph (:mod:`vidcond.memory`) exceeds half the memory ava
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -28,10 +30,33 @@ from torch.func import functional_call
 
 from ..experts import ExpertBank
 from ..memory import activation_profile, available_mb, mtt_unroll_mb
-from .base import Condensed, CondenseContext, Method, register_method
-from .distill import MatchingObjective, distill_videos, init_synthetic
+from .base import CondenseContext, param, register_method
+from .distill import DistillationMethod, InitParams, MatchingObjective
 
 LR_PARAMS = ("raw", "log")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MTTParams(InitParams):
+    """Defaults from MTT / the Dancing paper's Table 9 (lr_img on the [0, 1] pixel scale)."""
+
+    iterations: int = param(5000, "optimisation iterations", minimum=0)
+    syn_steps: int = param(10, "student steps N per iteration", minimum=1)
+    expert_epochs: int = param(1, "expert epochs M matched", minimum=1)
+    max_start_epoch: int = param(10, "start epochs are drawn below it", minimum=1)
+    batch_syn: int = param(0, "synthetic videos per student step (0: all)", minimum=0)
+    lr_img: float = param(100.0, "learning rate of the synthetic videos", above=0)
+    optimizer: Literal["sgd", "adam"] = param("sgd", "optimizer of the videos")
+    momentum: float = param(0.5, "SGD momentum of the videos", minimum=0)
+    syn_lr_init: float | None = param(None, "initial student lr (null: the experts' lr)", above=0)
+    lr_param: Literal["raw", "log"] = param("raw", "learn the lr itself (MTT) or its logarithm")
+    learn_lr: bool = param(True, "learn the student lr (stored as syn_lr)")
+    lr_lr: float = param(1e-5, "learning rate of the learnable lr", minimum=0)
+    lr_momentum: float = param(0.5, "SGD momentum of the learnable lr", minimum=0)
+    min_syn_lr: float = param(0.0, "> 0: clip the lr from below before each use (Dancing code: 1e-3)", minimum=0)
+    low_memory: bool | Literal["auto"] = param(
+        "auto", "recompute each student step in the backward pass; auto: when the unrolled graph would exceed half the memory"
+    )
 
 
 def normalised_distance(
@@ -92,21 +117,22 @@ class MTTObjective(MatchingObjective):
     before each use, as the Dancing code), ``low_memory`` (true, false or auto).
     """
 
+    params_class: type[MTTParams] = MTTParams
+
     def __init__(self, ctx: CondenseContext, rng: np.random.Generator):
         super().__init__(ctx, rng)
-        p = ctx.params
+        p = self.params_class.of(ctx.params)
         self.bank = ExpertBank(ctx.require("experts"))
-        self.syn_steps = int(p.get("syn_steps", 10))
-        self.expert_epochs = int(p.get("expert_epochs", 1))
-        self.max_start_epoch = int(p.get("max_start_epoch", 10))
-        self.batch_syn = int(p.get("batch_syn", 0))
-        self.learn_lr = bool(p.get("learn_lr", True))
-        self.lr_lr = float(p.get("lr_lr", 1e-5))
-        self.lr_momentum = float(p.get("lr_momentum", 0.5))
-        self.min_syn_lr = float(p.get("min_syn_lr", 0.0))
-        low_memory = p.get("low_memory", "auto")
-        self.low_memory = self.low_memory_needed(ctx) if low_memory == "auto" else bool(low_memory)
-        self.lr_param = p.get("lr_param", "raw")
+        self.syn_steps = p.syn_steps
+        self.expert_epochs = p.expert_epochs
+        self.max_start_epoch = p.max_start_epoch
+        self.batch_syn = p.batch_syn
+        self.learn_lr = p.learn_lr
+        self.lr_lr = p.lr_lr
+        self.lr_momentum = p.lr_momentum
+        self.min_syn_lr = p.min_syn_lr
+        self.low_memory = self.low_memory_needed(ctx) if p.low_memory == "auto" else p.low_memory
+        self.lr_param = p.lr_param
         if self.lr_param not in LR_PARAMS:
             raise ValueError(f"lr_param must be one of {LR_PARAMS}, not {self.lr_param!r}")
         self.check_window(self.max_start_epoch)
@@ -118,7 +144,7 @@ class MTTObjective(MatchingObjective):
             raise ValueError(
                 "trajectory matching needs a deterministic student: give the experts' arch dropout: 0"
             )
-        init = float(p.get("syn_lr_init") or self.bank.lr)
+        init = float(p.syn_lr_init or self.bank.lr)
         value = math.log(init) if self.lr_param == "log" else init
         self.lr_value = torch.tensor(value, device=ctx.device, requires_grad=self.learn_lr)
 
@@ -222,38 +248,13 @@ class MTTObjective(MatchingObjective):
 
 
 @register_method
-class MTT(Method):
+class MTT(DistillationMethod):
     name = "mtt"
+    params_class = MTTParams
     objective_class = MTTObjective
+    needs = ("experts",)
+    tiny_params = {"iterations": 2, "syn_steps": 2, "max_start_epoch": 1, "batch_syn": 0}
 
-    def initial_videos(
-        self, ctx: CondenseContext, objective: MTTObjective
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        return init_synthetic(ctx, ctx.params.get("init", "real"), ctx.rng())
-
-    def condense(self, ctx: CondenseContext) -> Condensed:
+    def video_optimizer(self, ctx) -> dict:
         p = ctx.params
-        objective = self.objective_class(ctx, ctx.rng(1))
-        videos, labels = self.initial_videos(ctx, objective)
-        losses = distill_videos(
-            ctx,
-            objective,
-            videos,
-            labels,
-            iterations=int(p.get("iterations", 5000)),
-            lr=float(p.get("lr_img", 100.0)),
-            optimizer=p.get("optimizer", "sgd"),
-            momentum=float(p.get("momentum", 0.5)),
-            checkpoint_every=int(p.get("checkpoint_every", 50)),
-            desc=self.name,
-        )
-        tensors = {
-            "videos": videos.detach().cpu().half(),
-            "labels": labels.cpu(),
-            **objective.outputs(),
-        }
-        meta = {
-            "final_loss": losses[-1] if losses else None,
-            "mean_loss_last10": float(np.mean(losses[-10:])) if losses else None,
-        }
-        return Condensed(tensors, meta)
+        return {"lr": p.lr_img, "optimizer": p.optimizer, "momentum": p.momentum}

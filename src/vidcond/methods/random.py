@@ -5,12 +5,12 @@ from __future__ import annotations
 import torch
 
 from ..condensed import to_uint8
-from .base import Condensed, CondenseContext, Method, register_method
+from .base import Condensed, CondenseContext, Method, NoParams, register_method
 
 
 @register_method
 class RandomSelection(Method):
-    name = "random"
+    name, params_class, tiny_params = "random", NoParams, {}
 
     def condense(self, ctx: CondenseContext) -> Condensed:
         rng = ctx.rng()

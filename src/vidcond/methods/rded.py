@@ -10,13 +10,15 @@ as they are (uint8).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..condensed import to_uint8
 from ..data.sampling import to_clip_tensor, window_clips
-from .base import Condensed, CondenseContext, Method, register_method
+from .base import Condensed, CondenseContext, Method, Params, param, register_method
 from .selection import (
     class_videos,
     cross_entropy_scorer,
@@ -48,13 +50,22 @@ def candidate_chunks(ctx: CondenseContext, windows: np.ndarray, videos_per_chunk
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class RDEDParams(Params):
+    mipc: int = param(24, "videos drawn per class (at most the class)", minimum=1)
+    num_crop: int = param(5, "slide-window candidate clips per video", minimum=1)
+    factor: int = param(1, "clips tiled per side of a stored clip", minimum=1)
+    batch_size: int = param(64, "clips per teacher forward pass", minimum=1)
+
+
 @register_method
 class RDED(Method):
-    name = "rded"
+    name, params_class, needs = "rded", RDEDParams, ("teacher",)
+    tiny_params = {"mipc": 3, "num_crop": 2}
 
     def condense(self, ctx: CondenseContext) -> Condensed:
-        mipc, num_crop = int(ctx.params.get("mipc", 24)), int(ctx.params.get("num_crop", 5))
-        factor, batch_size = int(ctx.params.get("factor", 1)), int(ctx.params.get("batch_size", 64))
+        p = RDEDParams.of(ctx.params)
+        mipc, num_crop, factor, batch_size = p.mipc, p.num_crop, p.factor, p.batch_size
         scorer = cross_entropy_scorer(load_teacher(ctx))
         rng = ctx.rng()
         n_frames, stride = ctx.clip["num_frames"], ctx.clip["stride"]

@@ -11,6 +11,7 @@ on hand-made inputs; the methods only compute those inputs with the soft-label t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import numpy as np
@@ -21,7 +22,14 @@ from scipy.spatial.distance import cdist
 
 from ..models import VideoModel, load_model
 from ..condensed import to_uint8
-from .base import Condensed, CondenseContext
+from .base import Condensed, CondenseContext, Params, param
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeatureSelectionParams(Params):
+    """Herding and k-center: the teacher's features of every training video's centre clip."""
+
+    batch_size: int = param(64, "clips per teacher forward pass", minimum=1)
 
 # (clips [n, T, C, H, W], labels [n]) -> one loss per clip [n]
 ClipScorer = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -134,7 +142,7 @@ def select_by_features(
     """Per class, the centre clips of the videos ``order(features, IPC)`` picks, where the
     features are the teacher's embeddings of every training video's centre clip."""
     teacher = load_teacher(ctx)
-    batch_size = int(ctx.params.get("batch_size", 64))
+    batch_size = FeatureSelectionParams.of(ctx.params).batch_size
     videos, labels, chosen_ids = [], [], []
     for label in range(ctx.num_classes):
         rows = class_videos(ctx, label)

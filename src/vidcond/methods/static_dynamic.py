@@ -11,9 +11,9 @@ evaluator redraws the pairing every epoch.
 
 from __future__ import annotations
 
-import importlib
 import math
-from typing import Callable, ClassVar
+from dataclasses import dataclass
+from typing import Callable, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -21,10 +21,38 @@ from torch import nn
 
 from ..condensed import load_condensed
 from ..models.parts import build_part
-from .base import Condensed, CondenseContext, Method, register_method
-from .distill import DistillLoop, MatchingObjective
+from .base import Condensed, CondenseContext, Method, Params, param, register_method
+from .distill import DistillationMethod, DistillLoop, DistillParams, MatchingObjective
+from .dm import DistributionMatching, DMParams
+from .frepo import FRePo, FRePoParams
+from .mtt import MTT, MTTParams
 
 ObjectiveFactory = Callable[[CondenseContext, np.random.Generator], MatchingObjective]
+
+
+@dataclass(frozen=True, kw_only=True)
+class StaticMemory(Params):
+    method: str = param(doc="its methods entry (e.g. dc_static), condensed at IPC = spc")
+    spc: int = param(doc="static memories per class", minimum=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StaticDynamicParams(DistillParams):
+    """Stage 2 of the static/dynamic paradigm; a +SD method's params add its base's."""
+
+    static: StaticMemory = param(doc="the condensed set of single frames used as static memory (method, spc)")
+    dpc: int = param(1, "dynamic memories per class", minimum=1)
+    lr_dynamic: float = param(doc="learning rate of the dynamic memory", above=0)
+    lr_hal: float = param(doc="learning rate of H", minimum=0)
+    optimizer: Literal["sgd", "adam"] = param("sgd", "optimizer of the memories and H")
+    momentum: float = param(0.95, "SGD momentum", minimum=0, maximum=1)
+    integrator: Literal["integrator_conv", "integrator_conv_deconv"] = param("integrator_conv", "the integrator network H")
+    integrator_middle: int = param(8, "middle channels of integrator_conv_deconv", minimum=1)
+    integrator_init: Literal["random", "static"] = param(
+        "random", "random (the paper) or static: H starts as the static frame plus a random map of the dynamic channel"
+    )
+    dynamic_init_std: float = param(1.0, "std of the dynamic memory's initial noise", minimum=0)
+    iterations: int = param(doc="optimisation iterations", minimum=0)
 
 
 def load_static_memory(stem, num_classes: int, spc: int) -> tuple[torch.Tensor, dict]:
@@ -74,13 +102,12 @@ class StaticDynamicVideos(nn.Module):
         return self.integrator(self.static[static_index], self.dynamic[dynamic_index])
 
 
-def integrator_spec(params: dict) -> dict:
+def integrator_spec(params: StaticDynamicParams) -> dict:
     """Registry entry of H as the sidecar records it (`vidcond.models.parts`)."""
-    name = params.get("integrator", "integrator_conv")
     options = {"channels": 3}
-    if name == "integrator_conv_deconv":
-        options["middle"] = int(params.get("integrator_middle", 8))
-    return {"name": name, "options": options}
+    if params.integrator == "integrator_conv_deconv":
+        options["middle"] = params.integrator_middle
+    return {"name": params.integrator, "options": options}
 
 
 def pass_static_through(integrator: nn.Module) -> None:
@@ -98,10 +125,10 @@ def pass_static_through(integrator: nn.Module) -> None:
         conv.bias.zero_()
 
 
-def make_optimizer(groups: list[dict], params: dict) -> torch.optim.Optimizer:
-    kind, lr = params.get("optimizer", "sgd"), groups[0]["lr"]
+def make_optimizer(groups: list[dict], params: StaticDynamicParams) -> torch.optim.Optimizer:
+    kind, lr = params.optimizer, groups[0]["lr"]
     if kind == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=float(params.get("momentum", 0.95)))
+        return torch.optim.SGD(groups, lr=lr, momentum=params.momentum)
     if kind == "adam":
         return torch.optim.Adam(groups, lr=lr)
     raise ValueError(f"unknown optimizer {kind!r}; use sgd or adam")
@@ -109,17 +136,17 @@ def make_optimizer(groups: list[dict], params: dict) -> torch.optim.Optimizer:
 
 def condense_static_dynamic(ctx: CondenseContext, make_objective: ObjectiveFactory) -> Condensed:
     """Stage 2 of the paradigm under the objective ``make_objective(ctx, rng)``."""
-    params = ctx.params
-    spc, dpc = int(params["static"]["spc"]), int(params.get("dpc", 1))
+    params = StaticDynamicParams.of(ctx.params)
+    spc, dpc = params.static.spc, params.dpc
     num_classes, num_frames = ctx.num_classes, ctx.clip["num_frames"]
     torch.manual_seed(ctx.seed)  # H's initial weights and the objective's random networks
     static, static_meta = load_static_memory(ctx.require("static"), num_classes, spc)
     shape = (num_classes * dpc, num_frames, 1, *ctx.store.frame_size)
     noise = ctx.rng(0).standard_normal(shape).astype(np.float32)
-    dynamic = float(params.get("dynamic_init_std", 1.0)) * torch.from_numpy(noise)
+    dynamic = params.dynamic_init_std * torch.from_numpy(noise)
     spec = integrator_spec(params)
     integrator = build_part(spec["name"], **spec["options"])
-    if params.get("integrator_init", "random") == "static":
+    if params.integrator_init == "static":
         pass_static_through(integrator)
     memory = StaticDynamicVideos(static, dynamic, integrator).to(ctx.device)
     static_choices = pairing_choices(num_classes, ctx.ipc, spc)
@@ -128,8 +155,8 @@ def condense_static_dynamic(ctx: CondenseContext, make_objective: ObjectiveFacto
 
     objective = make_objective(ctx, ctx.rng(1))
     groups = [
-        {"params": [memory.dynamic], "lr": float(params["lr_dynamic"])},
-        {"params": list(memory.integrator.parameters()), "lr": float(params["lr_hal"])},
+        {"params": [memory.dynamic], "lr": params.lr_dynamic},
+        {"params": list(memory.integrator.parameters()), "lr": params.lr_hal},
         *objective.param_groups(),
     ]
     optimizer = make_optimizer(groups, params)
@@ -148,9 +175,9 @@ def condense_static_dynamic(ctx: CondenseContext, make_objective: ObjectiveFacto
     state.update(objective.state())
     loop = DistillLoop(
         ctx,
-        int(params["iterations"]),
+        params.iterations,
         state,
-        int(params.get("checkpoint_every", 50)),
+        params.checkpoint_every,
         desc=f"{ctx.dataset} SD",
     )
     losses = loop.run(step)
@@ -168,7 +195,7 @@ def condense_static_dynamic(ctx: CondenseContext, make_objective: ObjectiveFacto
         "integrator": spec,
         "spc": spc,
         "dpc": dpc,
-        "static_method": params["static"]["method"],
+        "static_method": params.static.method,
         "stage1_wall_time_s": static_meta.get("wall_time_s"),
         "stage1_peak_mem_mb": static_meta.get("peak_mem_mb"),
         "stage1_device": static_meta.get("device"),
@@ -179,26 +206,54 @@ def condense_static_dynamic(ctx: CondenseContext, make_objective: ObjectiveFacto
 
 
 class StaticDynamicMethod(Method):
-    """A base method's objective on the static/dynamic parametrisation."""
+    """A base method's objective on the static/dynamic parametrisation: its params are the
+    base's plus :class:`StaticDynamicParams`, its requirements ``static`` plus the base's."""
 
-    base_module: ClassVar[str]  # module of `vidcond.methods` holding the base objective
-    objective_class: ClassVar[str]
+    base: ClassVar[type[DistillationMethod]]
+
+    @classmethod
+    def requirements(cls, params) -> tuple[str, ...]:
+        """`static` and the base method's requirements."""
+        return ("static", *cls.base.requirements(params))
 
     def condense(self, ctx: CondenseContext) -> Condensed:
-        module = importlib.import_module(f"{__package__}.{self.base_module}")
-        return condense_static_dynamic(ctx, getattr(module, self.objective_class))
+        return condense_static_dynamic(self.typed(ctx), self.base.objective_class)
+
+
+# The static memory of the tiny test runs: one dc_static frame per class.
+STATIC_TINY = {"static": {"method": "dc_static", "spc": 1}, "dpc": 1}
+
+
+@dataclass(frozen=True, kw_only=True)
+class DMStaticDynamicParams(StaticDynamicParams, DMParams):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class MTTStaticDynamicParams(StaticDynamicParams, MTTParams):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class FRePoStaticDynamicParams(StaticDynamicParams, FRePoParams):
+    pass
 
 
 @register_method
 class DMStaticDynamic(StaticDynamicMethod):
-    name, base_module, objective_class = "dm_sd", "dm", "DMObjective"
+    name, base, params_class = "dm_sd", DistributionMatching, DMStaticDynamicParams
+    tiny_params = {**STATIC_TINY, "lr_dynamic": 100.0, "lr_hal": 0.001, "iterations": 2, "batch_real": 2}
 
 
 @register_method
 class MTTStaticDynamic(StaticDynamicMethod):
-    name, base_module, objective_class = "mtt_sd", "mtt", "MTTObjective"
+    name, base, params_class = "mtt_sd", MTT, MTTStaticDynamicParams
+    tiny_params = {
+        **STATIC_TINY, "lr_dynamic": 0.1, "lr_hal": 1e-6, "iterations": 2, "syn_steps": 2, "max_start_epoch": 1, "batch_syn": 0,
+    }
 
 
 @register_method
 class FRePoStaticDynamic(StaticDynamicMethod):
-    name, base_module, objective_class = "frepo_sd", "frepo", "FRePoObjective"
+    name, base, params_class = "frepo_sd", FRePo, FRePoStaticDynamicParams
+    tiny_params = {**STATIC_TINY, "lr_dynamic": 0.001, "lr_hal": 0.001, "iterations": 2, "num_models": 2, "batch_real": 4}
