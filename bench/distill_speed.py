@@ -54,8 +54,8 @@ def make_inputs(
     requires, params, config, store_dir: Path, scratch: Path, given: dict
 ) -> dict | str:
     """Paths of the inputs a method reads, or the reason it cannot run."""
-    from vidcond.evaluation import train_teacher
-    from vidcond.interpolator import train_interpolator
+    from vidcond.pretrain.teacher import train_teacher
+    from vidcond.pretrain.interpolator import train_interpolator
 
     clip = config["datasets"]["synthaction"]["clip"]
     inputs = {}
@@ -98,7 +98,7 @@ def make_inputs(
                 )
             inputs[name] = str(stem)
         elif name == "experts":
-            from vidcond.experts import train_experts
+            from vidcond.pretrain.experts import train_experts
 
             experts = config["experts"]
             stem = scratch / "experts"

@@ -47,7 +47,7 @@ def main() -> None:
 
     from vidcond.condensed import load_condensed
     from vidcond.condense import run_condense
-    from vidcond.evaluation import clip_shape
+    from vidcond.data.framestore import clip_shape
     from vidcond.models import build_model
     from vidcond.training import CondensedClips, RealClips, TrainSettings, measure_accuracy, train
 

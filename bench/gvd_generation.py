@@ -56,7 +56,7 @@ def main() -> None:
         print(json.dumps(one_run(args.method, int(args.one[0]), args.one[1], args.one[2], args.threads)))
         return
 
-    from vidcond.diffusion import train_diffusion
+    from vidcond.pretrain.diffusion import train_diffusion
 
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     with tempfile.TemporaryDirectory() as scratch:

@@ -33,7 +33,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from vidcond.data.framestore import FrameStore
-    from vidcond.evaluation import train_teacher
+    from vidcond.pretrain.teacher import train_teacher
     from vidcond.kd.loop import train_student
     from vidcond.kd.sakd import SakdSettings
     from vidcond.models import build_model, load_model

@@ -98,7 +98,7 @@ def main() -> None:
 
     from evaluator_speed import frame_store_dir
 
-    from vidcond.experts import train_experts
+    from vidcond.pretrain.experts import train_experts
 
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     with tempfile.TemporaryDirectory() as scratch:

@@ -55,9 +55,9 @@ def method_params(entry: dict, ipc: int, iterations: int, batch_real: int) -> di
 
 def make_inputs(config: dict, dataset: dict, params: dict, requires: list, store: Path, scratch: Path, run) -> dict | str:
     """Paths of the inputs a method reads (made here, shortened), or why it is skipped."""
-    from vidcond.evaluation import train_teacher
-    from vidcond.experts import train_experts
-    from vidcond.interpolator import train_interpolator
+    from vidcond.pretrain.teacher import train_teacher
+    from vidcond.pretrain.experts import train_experts
+    from vidcond.pretrain.interpolator import train_interpolator
 
     clip, models, inputs = dataset["clip"], config.get("models", {}), {}
     for name in requires:

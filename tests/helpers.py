@@ -49,6 +49,8 @@ def tiny_config() -> dict:
     # the embedded generator on 6 PCA components per frame
     cfg["diffusion"].update(latent_dims=6, quality_samples=1)
     cfg["kd"]["ablation"].update(every=1, eta=[0.5], lam=[0.5], ratio=[0.1, 0.5])
+    # students from scratch here; the pretrained start is tested in test_kd
+    cfg["kd"].pop("pretrain", None)
     # one setting per label mode (CutMix and both losses among them)
     cfg["evaluation"]["labels_ablation"].update(variants=["hard_ce_cutmix", "soft_kl", "multi_soft_mse_gt"], seeds=[0])
     # the temporal table on 4-frame clips, the parametric interpolator trained a few steps

@@ -10,7 +10,7 @@ import torch
 
 from vidcond.condense import run_condense
 from vidcond.condensed import load_condensed
-from vidcond.interpolator import train_interpolator
+from vidcond.pretrain.interpolator import train_interpolator
 from vidcond.methods import CondenseContext, get_method
 from vidcond.methods.dc_static import (
     GradientMatchObjective,

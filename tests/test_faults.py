@@ -47,7 +47,7 @@ def condense_job(kind: str, inputs: tuple[str, ...] = (), **params):
 
 
 def teacher_job(store_dir, pre, out, work):
-    from vidcond.evaluation import train_teacher
+    from vidcond.pretrain.teacher import train_teacher
 
     training = {**CONFIG["teacher"]["training"], "epochs": 5}
     train_teacher(store_dir, out / "teacher", arch="miniC3D", model_options=MODELS["miniC3D"], training=training,
@@ -55,7 +55,7 @@ def teacher_job(store_dir, pre, out, work):
 
 
 def experts_job(store_dir, pre, out, work):
-    from vidcond.experts import train_experts
+    from vidcond.pretrain.experts import train_experts
 
     # 2 experts of 3 epochs: steps 1-3 and 4-6; checkpoints at 2, 3 (an expert's end), 4, 6
     settings = CONFIG["experts"]
@@ -64,7 +64,7 @@ def experts_job(store_dir, pre, out, work):
 
 
 def interpolator_job(store_dir, pre, out, work):
-    from vidcond.interpolator import train_interpolator
+    from vidcond.pretrain.interpolator import train_interpolator
 
     interp = CONFIG["interpolator"]
     train_interpolator(store_dir, out / "interpolator", options=interp["model"],

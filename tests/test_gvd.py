@@ -15,11 +15,11 @@ from diffusers import AutoencoderKL, DDIMScheduler, UNet3DConditionModel
 from safetensors.torch import load_file
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-from vidcond import diffusion as diffusion_module
+from vidcond.pretrain import diffusion as diffusion_module
 from vidcond.condense import run_condense
 from vidcond.condensed import load_condensed
 from vidcond.data.framestore import FrameStore
-from vidcond.diffusion import ClosedFormDenoiser, DiffusionSettings, ModelScopeDiffusion, fit_scratch, load_diffusion, train_diffusion
+from vidcond.pretrain.diffusion import ClosedFormDenoiser, DiffusionSettings, ModelScopeDiffusion, fit_scratch, load_diffusion, train_diffusion
 from vidcond.gvd import Guidance, compose_mvic, frame_coefficients, guidance_pull, predicted_x0, sample
 
 CLIP = {"num_frames": 4, "stride": 2}

@@ -6,7 +6,10 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from helpers import embedded_config, tiny_config
+from safetensors.torch import load_file
 
+from vidcond.data.synthetic import GeneratorConfig
 from vidcond.kd.dpp import greedy_map_dpp_matrix, select_easy_diverse
 from vidcond.kd.losses import (
     CurriculumTemperatureKD,
@@ -14,6 +17,8 @@ from vidcond.kd.losses import (
     FeatureKD,
     HintonKD,
     dkd_parts,
+    sakd_loss,
+    vanilla_loss,
 )
 from vidcond.kd.loop import kd_row, train_student
 from vidcond.kd.sakd import (
@@ -25,6 +30,7 @@ from vidcond.kd.sakd import (
     update_strength,
 )
 from vidcond.models import build_model, save_model
+from vidcond.pretrain.student import check_disjoint, load_pretrained_backbone, pretrain_student, shared_classes
 from vidcond.training import RealClips, TrainSettings
 
 # ---------------------------------------------------------------- greedy MAP DPP
@@ -217,7 +223,7 @@ def test_feature_kd():
         fea.mapping.bias.copy_(torch.tensor([0.5, 0.0]))
     student, teacher = torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[7.0, 0.0]])
     # mapped student: [1 + 6 + 0.5, -2 + 3] = [7.5, 1]; squared error [0.25, 1]
-    assert fea.per_sample(None, student, None, teacher, None).item() == pytest.approx(0.625)
+    assert fea.per_sample(None, student, None, teacher, None).item() == pytest.approx(1.25)  # eq. (1): squared l2
 
 
 # ---------------------------------------------------------------- training
@@ -286,3 +292,106 @@ def test_resumed_sakd_run_ends_where_an_uninterrupted_one_does(tiny_store, tmp_p
     monkeypatch.delenv(FAULT_VARIABLE)
     resumed = run(tmp_path / "work")
     assert all(torch.equal(reference[k], resumed[k]) for k in reference)
+
+
+def test_sakd_loss_is_equation_9_and_vanilla_keeps_its_weights():
+    ce, kd = torch.tensor([2.0, 0.5, 1.0]), torch.tensor([4.0, 1.0, 3.0])
+    alpha = torch.tensor([0.2, 0.5, 0.9])
+    # (1 - a) CE + a L_kd per clip: 0.8*2 + 0.2*4 = 2.4, 0.5*0.5 + 0.5*1 = 0.75, 0.1*1 + 0.9*3 = 2.8
+    assert sakd_loss(ce, kd, alpha).item() == pytest.approx((2.4 + 0.75 + 2.8) / 3)
+    # 0.1*2 + 0.9*4 = 3.8, 0.1*0.5 + 0.9*1 = 0.95, 0.1*1 + 0.9*3 = 2.8
+    assert vanilla_loss(ce, kd, 0.1, 0.9).item() == pytest.approx((3.8 + 0.95 + 2.8) / 3)
+
+
+def test_sakd_run_ignores_the_vanilla_loss_weights(tiny_store, tmp_path):
+    """Eq. (9) has no weight of its own: a SAKD run is the same whatever ce/kd_weight say,
+    while a vanilla run changes with them."""
+    shape = (4, 3, 16, 16)
+    teacher = _tiny_teacher(tiny_store, tmp_path / "teacher", shape)
+    settings = TrainSettings.from_dict({**TINY_TRAINING, "epochs": 2})
+
+    def run(options, sakd):
+        torch.manual_seed(0)
+        student = build_model("miniC3D", tiny_store.num_classes, shape, channels=[4, 8, 8])
+        stats = train_student(student, RealClips(tiny_store, 4, 2), settings, teacher=teacher, method="kd",
+                              method_options=options, sakd=sakd, progress=False)
+        return stats["final_loss"], student.state_dict()
+
+    sakd = SakdSettings(ratio=0.5, every=1, score_batch=6)
+    plain, weighted = run({}, sakd), run({"ce_weight": 0.1, "kd_weight": 10.0}, sakd)
+    assert plain[0] == weighted[0] and all(torch.equal(plain[1][k], weighted[1][k]) for k in plain[1])
+    assert run({}, None)[0] != run({"ce_weight": 0.1, "kd_weight": 10.0}, None)[0]
+
+
+def test_source_dataset_is_disjoint_from_the_target():
+    cfg = embedded_config()
+    target = GeneratorConfig.from_dict(cfg["datasets"]["synthaction"]["generator"])
+    source = GeneratorConfig.from_dict(cfg["kd"]["pretrain"]["generator"])
+    assert shared_classes(target, source) == [] and source.seed != target.seed
+    check_disjoint(target, source)
+    renamed = {**cfg["kd"]["pretrain"]["generator"]}
+    renamed["classes"] = [*renamed["classes"], {**cfg["datasets"]["synthaction"]["generator"]["classes"][4], "name": "Other"}]
+    with pytest.raises(ValueError, match=r"shares classes with the target: \['Other'\]"):
+        check_disjoint(target, GeneratorConfig.from_dict(renamed))
+    with pytest.raises(ValueError, match="another generator seed"):
+        check_disjoint(target, GeneratorConfig.from_dict({**cfg["kd"]["pretrain"]["generator"], "seed": target.seed}))
+    check_disjoint(None, source)  # a real target: disjoint by construction
+
+
+TINY_SOURCE = {
+    "seed": 7, "train_per_class": 3, "test_per_class": 2, "frames": 12, "height": 32, "width": 32, "containers": ["avi"],
+    "classes": [
+        {"name": "OrangeRing", "shape": "ring", "color": [240, 140, 30], "motion": "drift"},
+        {"name": "CyanCircle", "shape": "circle", "color": [40, 210, 220], "motion": "drift"},
+        {"name": "RingUp", "shape": "ring", "color": [230, 230, 230], "motion": "up"},
+    ],
+}
+
+
+@pytest.fixture()
+def pretrained_student(tmp_path):
+    target = tiny_config()["datasets"]["synthaction"]
+    summary = pretrain_student(
+        tmp_path / "student", source=TINY_SOURCE, target=target["generator"], extract_options=target["extract"],
+        validation={"fraction": 0.34, "seed": 0}, clip=target["clip"], arch="miniC3D",
+        model_options={"channels": [4, 8, 8]}, training={**TINY_TRAINING, "epochs": 2}, seed=0,
+        work_dir=tmp_path / "work", progress=False,
+    )
+    assert not (tmp_path / "work").exists()
+    assert summary["source_classes"] == ["OrangeRing", "CyanCircle", "RingUp"] and summary["val"]["n_test"] == 3
+    return tmp_path / "student"
+
+
+def test_pretrained_student_loads_its_backbone_with_a_fresh_classifier(tiny_store, pretrained_student):
+    saved = load_file(str(pretrained_student.with_suffix(".safetensors")))
+    torch.manual_seed(3)
+    student = build_model("miniC3D", tiny_store.num_classes, (4, 3, 16, 16), channels=[4, 8, 8])
+    torch.manual_seed(3)
+    fresh_head = build_model("miniC3D", tiny_store.num_classes, (4, 3, 16, 16), channels=[4, 8, 8]).fc.weight.detach().clone()
+    assert load_pretrained_backbone(student, pretrained_student) == ["fc.weight", "fc.bias"]
+    state = student.state_dict()
+    assert saved["fc.weight"].shape[0] == 3 and state["fc.weight"].shape[0] == tiny_store.num_classes
+    assert torch.equal(state["fc.weight"], fresh_head)
+    assert all(torch.equal(state[k], saved[k]) for k in saved if not k.startswith("fc."))
+    # the same class count still gets a fresh classifier
+    same = build_model("miniC3D", 3, (4, 3, 16, 16), channels=[4, 8, 8])
+    head = same.fc.weight.detach().clone()
+    load_pretrained_backbone(same, pretrained_student)
+    assert torch.equal(same.fc.weight, head) and not torch.equal(same.fc.weight, saved["fc.weight"])
+    with pytest.raises(ValueError, match="does not match this network's backbone"):
+        load_pretrained_backbone(build_model("miniC3D", 4, (4, 3, 16, 16), channels=[4, 8, 16]), pretrained_student)
+
+
+def test_kd_run_from_the_pretrained_student(tiny_store, tiny_store_dir, tmp_path, pretrained_student):
+    _tiny_teacher(tiny_store, tmp_path / "teacher", (4, 3, 16, 16))
+    common = dict(
+        store_dir=tiny_store_dir, teacher_stem=tmp_path / "teacher", dataset="tiny", teacher_name="miniC3D",
+        student_name="miniC3D", student_options={"channels": [4, 8, 8]}, setting="default", seed=0,
+        training=TINY_TRAINING, clip={"num_frames": 4, "stride": 2}, progress=False, method="kd", mode="vanilla",
+        method_options={}, sakd=None,
+    )
+    pretrained = kd_row(student_stem=pretrained_student, **common)
+    scratch = kd_row(**common)
+    assert pretrained["start"] == "pretrained" and pretrained["pretrain_seconds"] > 0
+    assert scratch["start"] == "scratch" and scratch["pretrain_seconds"] == 0 and scratch["split"] == "test"
+    assert pretrained["config_hash"] != scratch["config_hash"]

@@ -158,7 +158,7 @@ class Inputs:
         return _save_untrained(stem, "miniC3D", 4)
 
     def experts(self, stem):
-        from vidcond.experts import train_experts
+        from vidcond.pretrain.experts import train_experts
 
         train_experts(self.store_dir, stem, arch="miniC3D_mtt", model_options=MODELS["miniC3D_mtt"], num_experts=1, epochs=1,
                       training=CONFIG["experts"]["training"], clip=CLIP, seed=0, progress=False)
@@ -171,7 +171,7 @@ class Inputs:
         return str(stem)
 
     def interpolator(self, stem):
-        from vidcond.interpolator import train_interpolator
+        from vidcond.pretrain.interpolator import train_interpolator
 
         settings = CONFIG["interpolator"]
         train_interpolator(self.store_dir, stem, options=settings["model"], training={**settings["training"], "steps": 1},
@@ -179,7 +179,7 @@ class Inputs:
         return str(stem)
 
     def diffusion(self, stem):
-        from vidcond.diffusion import train_diffusion
+        from vidcond.pretrain.diffusion import train_diffusion
 
         settings = {"source": "scratch", "latent_dims": 6, "quality_samples": 0}
         train_diffusion(self.store_dir, stem, stem.with_suffix(".json"), settings=settings, clip=CLIP, seed=0, progress=False)

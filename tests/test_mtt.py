@@ -10,10 +10,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from vidcond import experts as experts_module
+from vidcond.pretrain import experts as experts_module
 from vidcond.condense import run_condense
 from vidcond.condensed import load_condensed
-from vidcond.experts import ExpertBank, ParamLayout, train_experts
+from vidcond.pretrain.experts import ExpertBank, ParamLayout, train_experts
 from vidcond.methods import CondenseContext, get_method
 from vidcond.methods.datm import DATMObjective, start_upper_bound
 from vidcond.methods.mtt import MTTObjective, normalised_distance

@@ -1,40 +1,12 @@
-"""Evaluation jobs (a condensed set, or the full training set) and teacher training."""
+"""Evaluation jobs: a condensed set, or the full training set (teachers: :mod:`vidcond.pretrain.teacher`)."""
 
 from __future__ import annotations
 
-from .checkpoint import Checkpointer
 from .condensed import load_condensed
-from .data.framestore import FrameStore
-from .models import build_model, load_model, save_model
+from .data.framestore import FrameStore, clip_shape
+from .models import build_model, load_model
 from .training import CondensedClips, RealClips, TrainSettings, measure_accuracy, pick_device, train
 from .workflow import provenance
-
-
-def clip_shape(store: FrameStore, num_frames: int) -> tuple[int, int, int, int]:
-    return (num_frames, 3, *store.frame_size)
-
-
-def train_teacher(
-    store_dir, out_stem, *, arch, model_options, training, clip, seed,
-    work_dir=None, checkpoint_every=5, progress=True,
-) -> dict:
-    """Train ``arch`` on the real training split with hard labels; save it with its test
-    accuracy. With ``work_dir``, checkpoints every ``checkpoint_every`` epochs (and on
-    SIGTERM) go there, a rerun resumes from them, and they are removed at the end."""
-    store = FrameStore(store_dir)
-    settings = TrainSettings.from_dict(training)
-    shape = clip_shape(store, clip["num_frames"])
-    model = build_model(arch, store.num_classes, shape, **model_options)
-    checkpointer = Checkpointer(work_dir, checkpoint_every, unit="epoch") if work_dir else None
-    source = RealClips(store, clip["num_frames"], clip["stride"])
-    stats = train(model, source, settings, seed=seed, progress=progress, checkpointer=checkpointer)
-    metrics = measure_accuracy(model, RealClips(store, clip["num_frames"], clip["stride"], split="test"), store.classes)
-    spec = {"arch": arch, "num_classes": store.num_classes, "clip_shape": list(shape), "options": model_options}
-    save_model(out_stem, model.cpu(), spec, {"train": stats, "test": metrics})
-    if checkpointer:
-        checkpointer.clear()
-    print(f"teacher {arch}: top-1 {100 * metrics['top1']:.1f}%")
-    return metrics
 
 
 def evaluation_rows(

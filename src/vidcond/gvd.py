@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from sklearn.cluster import KMeans
 
-from .diffusion import VideoDiffusion
+from .pretrain.diffusion import VideoDiffusion
 
 
 def frame_coefficients(num_frames: int, decay: bool = True, decay_end: float = 0.0) -> torch.Tensor:

@@ -259,7 +259,7 @@ def kd_setting(param, value):
 
 
 def kd_setting_overrides(setting):
-    if setting == "default":
+    if setting in ("default", "scratch"):
         return {}
     param = next(p for p in KD_ABLATED if setting.startswith(p))
     return {param: float(setting[len(param) :])}
@@ -462,7 +462,7 @@ wildcard_constraints:
     protocol="|".join(EVALUATION["protocols"]),
     kd_method=r"none|kd|dkd|ctkd|fea",
     mode=r"vanilla|sakd_every\d+",
-    setting=r"default|(eta|lam|ratio)[0-9.e+-]+",
+    setting=r"default|scratch|(eta|lam|ratio)[0-9.e+-]+",
 
 
 # ---------------------------------------------------------------- input functions
@@ -834,6 +834,7 @@ def _kd_jobs():
                 for m in KD["methods"]
                 for mode in kd_modes()
             ]
+            jobs += kd_scratch_jobs(base)  # kd.smk: the same runs from scratch
     return jobs
 
 

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from vidcond.diffusion import train_diffusion
+from vidcond.pretrain.diffusion import train_diffusion
 from vidcond.workflow import run
 
 

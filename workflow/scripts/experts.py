@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from vidcond.experts import train_experts
+from vidcond.pretrain.experts import train_experts
 from vidcond.workflow import run
 
 

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from vidcond.interpolator import train_interpolator
+from vidcond.pretrain.interpolator import train_interpolator
 from vidcond.workflow import run
 
 

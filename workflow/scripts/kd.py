@@ -13,6 +13,7 @@ from vidcond.workflow import run
 def main(smk):
     wc = smk.wildcards
     teacher = smk.input.get("teacher")
+    student = smk.input.get("student")
     work_dir = Path("results/work/kd") / wc.dataset / wc.kd_method / wc.mode / wc.setting / f"seed{wc.seed}"
     row = kd_row(
         store_dir=Path(smk.input.store).parent,
@@ -29,6 +30,7 @@ def main(smk):
         method_options=smk.params.method_options,
         sakd=smk.params.sakd,
         clip=smk.params.clip,
+        student_stem=Path(student).with_suffix("") if student else None,
         work_dir=work_dir,
     )
     print(row)

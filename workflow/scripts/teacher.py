@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from vidcond.evaluation import train_teacher
+from vidcond.pretrain.teacher import train_teacher
 from vidcond.workflow import run
 
 

@@ -149,3 +149,8 @@ class FrameStore:
 
     def video(self, offset: int, n_stored: int) -> np.ndarray:
         return self.frames[offset : offset + n_stored]
+
+
+def clip_shape(store: FrameStore, num_frames: int) -> tuple[int, int, int, int]:
+    """The (T, C, H, W) shape of a clip of ``num_frames`` frames from ``store``."""
+    return (num_frames, 3, *store.frame_size)

@@ -61,3 +61,15 @@ def to_clip_tensor(frames: np.ndarray) -> torch.Tensor:
     """uint8 frames [..., T, H, W, 3] -> float clips [..., T, 3, H, W] in [0, 1]."""
     x = torch.from_numpy(np.ascontiguousarray(frames))
     return x.movedim(-1, -3).float().div_(255.0)
+
+
+def evenly_spaced_positions(num_frames: int, n: int) -> np.ndarray:
+    """Positions 0, T/n, 2T/n, ... of a clip of T frames (the first of each of n equal parts)."""
+    return np.arange(n) * num_frames // n
+
+
+def evenly_spaced_frames(clips: torch.Tensor, n: int) -> torch.Tensor:
+    """Frames 0, T/n, 2T/n, ... of clips [B, T, C, H, W]; the clips themselves (no copy) when n = T."""
+    if n == clips.shape[1]:
+        return clips
+    return clips[:, torch.from_numpy(evenly_spaced_positions(clips.shape[1], n))]

@@ -1,12 +1,14 @@
 """Training a student from a teacher: vanilla KD, SAKD, or the student alone.
 
 One epoch of vanilla KD trains on every training video (a new random clip each epoch,
-augmented as the evaluator does) with ``ce_weight * CE + kd_weight * L_kd`` per clip.
+augmented as the evaluator does) with ``ce_weight * CE + kd_weight * L_kd`` per clip (the
+KD method's own weights).
 SAKD first runs a *scoring pass* every ``every`` epochs: every training clip, interrupted
 (:func:`~vidcond.kd.sakd.interrupt`), goes through the student and the teacher (no
 gradients) to give ``L~kd`` and the teacher's features; the state folds them in, and the
 greedy DPP picks ``ratio * N`` easy and diverse clips. The epochs until the next scoring
-pass train on those clips only, with ``(1 - alpha_i) CE + alpha_i kd_weight L_kd`` per clip.
+pass train on those clips only, with ``(1 - alpha_i) CE + alpha_i L_kd`` per clip, the
+paper's eq. (9) (``ce_weight`` and ``kd_weight`` are vanilla's only).
 Training time counts the scoring passes.
 
 The training clips themselves are not interrupted: the interruption only serves to judge
@@ -29,10 +31,11 @@ from tqdm import tqdm
 from ..checkpoint import Checkpointer, TrainingState
 from ..data.framestore import FrameStore
 from ..models import build_model, load_model
+from ..pretrain.student import load_pretrained_backbone
 from ..training import RealClips, TrainSettings, augment, lr_factor, make_optimizer, measure_accuracy, pick_device
 from ..workflow import provenance
 from .dpp import select_easy_diverse
-from .losses import CurriculumTemperatureKD, Distiller, build_distiller
+from .losses import CurriculumTemperatureKD, Distiller, build_distiller, sakd_loss, vanilla_loss
 from .sakd import SakdSettings, SakdState, interrupt, interruption_rate
 
 log = logging.getLogger(__name__)
@@ -154,12 +157,11 @@ def train_student(
                 else:
                     with torch.no_grad():
                         t_logits, t_features = logits_and_features(teacher, clips)
-                    kd = kd_weight * distiller.per_sample(logits, features, t_logits, t_features, labels)
+                    kd = distiller.per_sample(logits, features, t_logits, t_features, labels)
                     if state is None:
-                        loss = (ce_weight * ce + kd).mean()
+                        loss = vanilla_loss(ce, kd, ce_weight, kd_weight)
                     else:
-                        alpha = state.strength[idx].to(device=device, dtype=ce.dtype)
-                        loss = ((1 - alpha) * ce + alpha * kd).mean()
+                        loss = sakd_loss(ce, kd, state.strength[idx].to(device=device, dtype=ce.dtype))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -196,16 +198,24 @@ def kd_row(
     method_options: dict,
     sakd: dict | None,
     clip: dict,
+    student_stem=None,
+    split: str = "test",
     work_dir=None,
     progress: bool = True,
 ) -> dict:
-    """Train one student (``method`` ``none``: alone) and return its row of the KD table."""
+    """Train one student (``method`` ``none``: alone) and return its row of the KD table.
+    With ``student_stem`` the student starts from that pretrained student's backbone
+    (:func:`vidcond.pretrain.student.load_pretrained_backbone`), else from scratch. Accuracy is
+    measured on ``split`` (``test`` for the table, ``val`` for choosing settings)."""
     store = FrameStore(store_dir)
     settings = TrainSettings.from_dict(training)
     sakd_settings = SakdSettings.from_dict(sakd) if sakd else None
     shape = (clip["num_frames"], 3, *store.frame_size)
     torch.manual_seed(seed)
     student = build_model(student_name, store.num_classes, shape, **student_options)
+    pretrained = json.loads(Path(student_stem).with_suffix(".json").read_text()) if student_stem else None
+    if student_stem:
+        load_pretrained_backbone(student, student_stem)
     distilling = method != "none"
     teacher = None
     if distilling:
@@ -229,7 +239,7 @@ def kd_row(
         work_dir=work_dir,
         progress=progress,
     )
-    metrics = measure_accuracy(student, RealClips(store, clip["num_frames"], clip["stride"], split="test"), store.classes)
+    metrics = measure_accuracy(student, RealClips(store, clip["num_frames"], clip["stride"], split=split), store.classes)
     row = {
         "dataset": dataset,
         "teacher": teacher_name if distilling else None,
@@ -237,6 +247,8 @@ def kd_row(
         "method": method,
         "mode": mode,
         "setting": setting,
+        "start": "pretrained" if pretrained else "scratch",
+        "pretrain_seconds": pretrained["pretrain_seconds"] if pretrained else 0.0,
         "ratio": sakd_settings.ratio if sakd_settings else 1.0,
         "every": sakd_settings.every if sakd_settings else None,
         "eta": sakd_settings.eta if sakd_settings else None,
@@ -244,11 +256,13 @@ def kd_row(
         "gamma": sakd_settings.gamma if sakd_settings else None,
         "epochs": settings.epochs,
         "num_train": len(source),
+        "split": split,
         "device": pick_device().type,
         **stats,
         **metrics,
         **provenance(
-            {"training": training, "method": method_options, "sakd": sakd, "student": student_options, "teacher": teacher_name, "clip": clip},
+            {"training": training, "method": method_options, "sakd": sakd, "student": student_options, "teacher": teacher_name, "clip": clip,
+             "start": "pretrained" if pretrained else "scratch"},
             seed,
         ),
     }

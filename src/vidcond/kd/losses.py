@@ -10,9 +10,12 @@ whose :meth:`Distiller.per_sample` returns ``L_kd`` of every clip of a batch, ``
 * ``ctkd`` Li et al., curriculum temperature: KD with a learnable global temperature
   ``t_start + t_range * sigmoid(w)`` trained to *maximise* the loss through a gradient
   reversal whose strength grows from 0 to 1 along a cosine over ``ramp_epochs``;
-* ``fea``  feature distillation: squared error between the teacher's embedding and the
-  student's mapped by a learnable 1x1x1 convolution (a linear map of the pooled features),
-  averaged over channels.
+* ``fea``  feature distillation, eq. (1): the squared l2 distance between the teacher's
+  embedding and the student's mapped by a learnable 1x1x1 convolution (a linear map of the
+  pooled features).
+
+A vanilla run weights them as its KD paper does (:func:`vanilla_loss`); SAKD weights each
+clip by its distillation strength alone, eq. (9) (:func:`sakd_loss`).
 """
 
 from __future__ import annotations
@@ -127,7 +130,18 @@ class FeatureKD(Distiller):
         self.mapping = nn.Linear(student_dim, teacher_dim)
 
     def per_sample(self, student_logits, student_features, teacher_logits, teacher_features, labels):
-        return (self.mapping(student_features) - teacher_features).pow(2).mean(1)
+        return (self.mapping(student_features) - teacher_features).pow(2).sum(1)
+
+
+def vanilla_loss(ce: torch.Tensor, kd: torch.Tensor, ce_weight: float, kd_weight: float) -> torch.Tensor:
+    """A vanilla KD method's batch loss from per-clip CE and L_kd: mean of ``ce_weight CE + kd_weight L_kd``."""
+    return (ce_weight * ce + kd_weight * kd).mean()
+
+
+def sakd_loss(ce: torch.Tensor, kd: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """SAKD's eq. (9) over the selected clips of a batch:
+    ``1 / N_sel sum_j (1 - alpha_j) CE_j + alpha_j L_kd_j`` (no other weight)."""
+    return ((1 - alpha) * ce + alpha * kd).mean()
 
 
 def build_distiller(method: str, options: dict, student_dim: int, teacher_dim: int) -> Distiller:

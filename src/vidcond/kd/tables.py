@@ -30,19 +30,28 @@ def _summarise(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 
 def kd_table(rows: pd.DataFrame, teachers: dict[str, tuple[str, dict]], methods: list[str]) -> pd.DataFrame:
-    """Per dataset: the teacher, the student alone, then every KD method vanilla and with
-    SAKD in each mode: top-1/top-5 (mean, std over seeds), training seconds and their ratio
-    to the same method's vanilla run.
+    """Per dataset: the teacher, then per student start (``pretrained`` on the source
+    dataset, then ``scratch``) the student alone and every KD method vanilla and with SAKD
+    in each mode: top-1/top-5 (mean, std over seeds), training seconds and their ratio to
+    the same method's vanilla run from the same start.
 
     ``teachers``: dataset -> (teacher name, the teacher's saved spec with ``train``/``test``);
     ``methods``: the KD methods in the order of the table.
     """
-    rows = rows[rows["setting"] == "default"]
-    table = _summarise(rows, ["dataset", "method", "mode"])
-    table.insert(3, "type", ["student" if m == "none" else ("vanilla" if mode == "vanilla" else "sakd") for m, mode in zip(table["method"], table["mode"])])
-    vanilla = table[table["mode"] == "vanilla"].set_index(["dataset", "method"])["train_seconds"]
+    rows = rows[rows["setting"].isin(["default", "scratch"])].copy()
+    if "start" not in rows:  # rows written before students could start pretrained
+        rows["start"] = "scratch"
+    if "pretrain_seconds" not in rows:
+        rows["pretrain_seconds"] = 0.0
+    rows["start"] = rows["start"].fillna("scratch")
+    rows["pretrain_seconds"] = rows["pretrain_seconds"].fillna(0.0)
+    table = _summarise(rows, ["dataset", "start", "method", "mode"])
+    table["pretrain_seconds"] = rows.groupby(["dataset", "start", "method", "mode"], sort=False)["pretrain_seconds"].mean().to_numpy()
+    table.insert(4, "type", ["student" if m == "none" else ("vanilla" if mode == "vanilla" else "sakd") for m, mode in zip(table["method"], table["mode"])])
+    vanilla = table[table["mode"] == "vanilla"].set_index(["dataset", "start", "method"])["train_seconds"]
     table["time_vs_vanilla"] = [
-        seconds / vanilla.get((d, m), float("nan")) for d, m, seconds in zip(table["dataset"], table["method"], table["train_seconds"])
+        seconds / vanilla.get((d, st, m), float("nan"))
+        for d, st, m, seconds in zip(table["dataset"], table["start"], table["method"], table["train_seconds"])
     ]
     teacher_rows = pd.DataFrame(
         [
@@ -62,10 +71,11 @@ def kd_table(rows: pd.DataFrame, teachers: dict[str, tuple[str, dict]], methods:
         ]
     )
     table = pd.concat([teacher_rows, table], ignore_index=True)
+    table["_start"] = table["start"].map({"pretrained": 0, "scratch": 1}).fillna(-1)
     table["_method"] = table["method"].map({"none": -1, **{m: i for i, m in enumerate(methods)}})
     table["_mode"] = table["mode"].map(lambda m: {"teacher": -2, "vanilla": -1}.get(m) or int(m.removeprefix("sakd_every")))
-    order = ["dataset", "_method", "_mode"]
-    return table.sort_values(order, kind="stable").drop(columns=["_method", "_mode"]).reset_index(drop=True)
+    order = ["dataset", "_start", "_method", "_mode"]
+    return table.sort_values(order, kind="stable").drop(columns=["_start", "_method", "_mode"]).reset_index(drop=True)
 
 
 def kd_ablation_table(rows: pd.DataFrame, grid: dict[str, list]) -> pd.DataFrame:

@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from ..checkpoint import Checkpointer, TrainingState
 from ..condensed import INTERPOLATIONS, duplicate_frames, interpolate_frames
-from ..data.sampling import random_clip, to_clip_tensor
+from ..data.sampling import evenly_spaced_positions, random_clip, to_clip_tensor
 from .base import Condensed, CondenseContext, Method, Params, param
 
 
@@ -207,18 +207,6 @@ def distill_videos(ctx: CondenseContext, objective: MatchingObjective, videos: t
     if stats is not None:
         stats["seconds_per_iteration"] = loop.seconds_per_iteration
     return losses
-
-
-def evenly_spaced_positions(num_frames: int, n: int) -> np.ndarray:
-    """Positions 0, T/n, 2T/n, ... of a clip of T frames (the first of each of n equal parts)."""
-    return np.arange(n) * num_frames // n
-
-
-def evenly_spaced_frames(clips: torch.Tensor, n: int) -> torch.Tensor:
-    """Frames 0, T/n, 2T/n, ... of clips [B, T, C, H, W]; the clips themselves (no copy) when n = T."""
-    if n == clips.shape[1]:
-        return clips
-    return clips[:, torch.from_numpy(evenly_spaced_positions(clips.shape[1], n))]
 
 
 @dataclass(frozen=True)

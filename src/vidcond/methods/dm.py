@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .base import CondenseContext, register_method, param
+from ..data.sampling import evenly_spaced_frames
+from .base import CondenseContext, param, register_method
 from .distill import (
     DistillationMethod,
     InitParams,
@@ -26,7 +27,6 @@ from .distill import (
     RealSampler,
     Temporal,
     TemporalParams,
-    evenly_spaced_frames,
     init_synthetic,
     load_interpolator,
 )

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..checkpoint import Checkpointer
-from ..diffusion import VideoDiffusion, load_diffusion
+from ..pretrain.diffusion import VideoDiffusion, load_diffusion
 from ..gvd import Guidance, class_centroids, compose_mvic, sample
 from .base import Condensed, CondenseContext, Method, Params, param, register_method
 

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from ..experts import ExpertBank
+from ..pretrain.experts import ExpertBank
 from ..memory import activation_profile, available_mb, mtt_unroll_mb
 from .base import CondenseContext, param, register_method
 from .distill import DistillationMethod, InitParams, MatchingObjective

@@ -19,14 +19,13 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from tqdm import tqdm
 
-from .checkpoint import Checkpointer, TrainingState
-from .condensed import duplicate_frames
-from .data.framestore import FrameStore
-from .data.sampling import center_clip, random_clip, to_clip_tensor
-from .io import atomic_path, write_json
-from .methods.distill import evenly_spaced_frames
-from .models.parts import build_part
-from .training import pick_device
+from ..checkpoint import Checkpointer, TrainingState
+from ..condensed import duplicate_frames
+from ..data.framestore import FrameStore
+from ..data.sampling import center_clip, evenly_spaced_frames, random_clip, to_clip_tensor
+from ..io import atomic_path, write_json
+from ..models.parts import build_part
+from ..training import pick_device
 
 PART = "interpolator_timesformer"
 

@@ -41,10 +41,10 @@ from diffusers.models.unets.unet_3d_condition import UNet3DConditionOutput
 from torch import nn
 from tqdm import tqdm
 
-from .checkpoint import Checkpointer
-from .data.framestore import FrameStore
-from .data.sampling import clip_span, fitting_stride, random_clip, to_clip_tensor
-from .io import write_json
+from ..checkpoint import Checkpointer
+from ..data.framestore import FrameStore
+from ..data.sampling import clip_span, fitting_stride, random_clip, to_clip_tensor
+from ..io import write_json
 
 MODEL_FILE = "vidcond_diffusion.json"
 SOURCES = ("scratch", "modelscope")
@@ -547,10 +547,10 @@ def sample_quality(model: VideoDiffusion, store: FrameStore, teacher_stem, clip:
     real test clips' (``feature_fd``; ``real_train_fd``: the same for the real training clips,
     the floor); the RMSE (pixels in [0, 1]) of each sample to its nearest real training clip
     (``nn_rmse``) and the mean absolute frame-to-frame difference of samples and real clips."""
-    from .gvd import sample
-    from .metrics import embed
-    from .models import load_model
-    from .training import RealClips
+    from ..gvd import sample
+    from ..metrics import embed
+    from ..models import load_model
+    from ..training import RealClips
 
     teacher = load_model(teacher_stem)
     device = model.device

@@ -27,11 +27,11 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm import tqdm
 
-from .checkpoint import Checkpointer, TrainingState
-from .data.framestore import FrameStore
-from .io import atomic_path, write_json
-from .models import VideoModel, build_model
-from .training import (
+from ..checkpoint import Checkpointer, TrainingState
+from ..data.framestore import FrameStore
+from ..io import atomic_path, write_json
+from ..models import VideoModel, build_model
+from ..training import (
     RealClips,
     TrainSettings,
     augment,
@@ -41,7 +41,7 @@ from .training import (
     measure_accuracy,
     pick_device,
 )
-from .workflow import config_hash, provenance
+from ..workflow import config_hash, provenance
 
 SHARD = "expert_{:03d}.safetensors"
 
