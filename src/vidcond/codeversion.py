@@ -121,17 +121,13 @@ class CodeVersions:
 
     def method_modules(self, kind: str) -> set[str]:
         """The module of the registered condensation method ``kind`` (the one whose class
-        sets ``name = kind``), plus the base method module it loads by name at run time
-        (``base_module``, the +SD kinds)."""
+        sets ``name = kind``); a +SD method's base module is among its imports."""
         methods = f"{self.package}.methods"
         for path in sorted((self.package_dir / "methods").glob("*.py")):
             attributes = _class_string_attributes(self._source(path), path)
             for names in attributes:
                 if names.get("name") == kind:
-                    found = {f"{methods}.{path.stem}"}
-                    if "base_module" in names:
-                        found.add(f"{methods}.{names['base_module']}")
-                    return found
+                    return {f"{methods}.{path.stem}"}
         raise KeyError(f"no method module registers {kind!r} in {self.package_dir / 'methods'}")
 
     def condense_version(self, script: str, kind: str) -> str:
@@ -140,8 +136,8 @@ class CodeVersions:
 
 
 def _class_string_attributes(source: bytes, path: Path) -> list[dict[str, str]]:
-    """Per class of a module, its class-level string attributes (``name = "dm"`` and
-    ``name, base_module = "dm_sd", "dm"`` alike)."""
+    """Per class of a module, its class-level string attributes (``name = "dm"``, and
+    tuple assignments ``a, b = "x", "y"`` alike)."""
     classes = []
     for node in ast.walk(ast.parse(source, filename=str(path))):
         if not isinstance(node, ast.ClassDef):

@@ -21,11 +21,8 @@ from torch import nn
 
 from ..condensed import load_condensed
 from ..models.parts import build_part
-from .base import Condensed, CondenseContext, Method, Params, param, register_method
+from .base import Condensed, CondenseContext, Method, Params, param
 from .distill import DistillationMethod, DistillLoop, DistillParams, MatchingObjective
-from .dm import DistributionMatching, DMParams
-from .frepo import FRePo, FRePoParams
-from .mtt import MTT, MTTParams
 
 ObjectiveFactory = Callable[[CondenseContext, np.random.Generator], MatchingObjective]
 
@@ -222,38 +219,3 @@ class StaticDynamicMethod(Method):
 
 # The static memory of the tiny test runs: one dc_static frame per class.
 STATIC_TINY = {"static": {"method": "dc_static", "spc": 1}, "dpc": 1}
-
-
-@dataclass(frozen=True, kw_only=True)
-class DMStaticDynamicParams(StaticDynamicParams, DMParams):
-    pass
-
-
-@dataclass(frozen=True, kw_only=True)
-class MTTStaticDynamicParams(StaticDynamicParams, MTTParams):
-    pass
-
-
-@dataclass(frozen=True, kw_only=True)
-class FRePoStaticDynamicParams(StaticDynamicParams, FRePoParams):
-    pass
-
-
-@register_method
-class DMStaticDynamic(StaticDynamicMethod):
-    name, base, params_class = "dm_sd", DistributionMatching, DMStaticDynamicParams
-    tiny_params = {**STATIC_TINY, "lr_dynamic": 100.0, "lr_hal": 0.001, "iterations": 2, "batch_real": 2}
-
-
-@register_method
-class MTTStaticDynamic(StaticDynamicMethod):
-    name, base, params_class = "mtt_sd", MTT, MTTStaticDynamicParams
-    tiny_params = {
-        **STATIC_TINY, "lr_dynamic": 0.1, "lr_hal": 1e-6, "iterations": 2, "syn_steps": 2, "max_start_epoch": 1, "batch_syn": 0,
-    }
-
-
-@register_method
-class FRePoStaticDynamic(StaticDynamicMethod):
-    name, base, params_class = "frepo_sd", FRePo, FRePoStaticDynamicParams
-    tiny_params = {**STATIC_TINY, "lr_dynamic": 0.001, "lr_hal": 0.001, "iterations": 2, "num_models": 2, "batch_real": 4}

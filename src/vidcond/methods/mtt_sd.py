@@ -1,0 +1,24 @@
+"""`mtt_sd`: MTT on the static/dynamic parametrisation ("Dancing with Still Images";
+the shared machinery is :mod:`.static_dynamic`). Its own module, so that an edit of another
+base method leaves its jobs alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .base import register_method
+from .mtt import MTT, MTTParams
+from .static_dynamic import STATIC_TINY, StaticDynamicMethod, StaticDynamicParams
+
+
+@dataclass(frozen=True, kw_only=True)
+class MTTStaticDynamicParams(StaticDynamicParams, MTTParams):
+    pass
+
+
+@register_method
+class MTTStaticDynamic(StaticDynamicMethod):
+    name, base, params_class = "mtt_sd", MTT, MTTStaticDynamicParams
+    tiny_params = {
+        **STATIC_TINY, "lr_dynamic": 0.1, "lr_hal": 1e-6, "iterations": 2, "syn_steps": 2, "max_start_epoch": 1, "batch_syn": 0,
+    }
