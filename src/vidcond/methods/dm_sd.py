@@ -1,6 +1,8 @@
-"""`dm_sd`: Distribution matching on the static/dynamic parametrisation ("Dancing with Still Images";
-the shared machinery is :mod:`.static_dynamic`). Its own module, so that an edit of another
-base method leaves its jobs alone."""
+"""`dm_sd`: distribution matching on the static/dynamic parametrisation of "Dancing with Still Images"
+(a frozen static memory, learned dynamic memories and the integrator; :mod:`.static_dynamic`)."""
+
+# A module of its own: its code version follows its base's imports only, so editing another
+# base method leaves its jobs alone.
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ def _requirements(cls: type[Method]) -> str:
     text = ", ".join(f"`{r}`" for r in at_defaults) or "none"
     own = cls.requirements.__func__ is not Method.requirements.__func__
     if own and cls.requirements.__doc__:
-        text += f" ({' '.join(cls.requirements.__doc__.split())})"
+        text += f" ({' '.join(cls.requirements.__doc__.split()).rstrip('.')})"
     return text
 
 
