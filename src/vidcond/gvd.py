@@ -23,12 +23,13 @@ concatenation (in member order) is one final video of ``sum(pattern)`` frames.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from sklearn.cluster import KMeans
 
-from .pretrain.diffusion import VideoDiffusion
+if TYPE_CHECKING:  # diffusers takes seconds to import: only the jobs that sample load it
+    from .pretrain.diffusion import VideoDiffusion
 
 
 def frame_coefficients(num_frames: int, decay: bool = True, decay_end: float = 0.0) -> torch.Tensor:
@@ -116,6 +117,8 @@ def sample(
 
 def class_centroids(latents: torch.Tensor, k: int, seed: int = 0) -> torch.Tensor:
     """k-means (k clusters) of latents [N, ...] flattened whole (direct spatio-temporal clustering)."""
+    from sklearn.cluster import KMeans
+
     flat = latents.reshape(len(latents), -1).double().cpu().numpy()
     kmeans = KMeans(n_clusters=k, random_state=seed, n_init="auto").fit(flat)
     return torch.from_numpy(kmeans.cluster_centers_).float().reshape(k, *latents.shape[1:])

@@ -20,16 +20,18 @@ from __future__ import annotations
 import resource
 import time
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..checkpoint import Checkpointer
-from ..pretrain.diffusion import VideoDiffusion, load_diffusion
 from ..gvd import Guidance, class_centroids, compose_mvic, sample
 from .base import Condensed, CondenseContext, Method, Params, param, register_method
+
+if TYPE_CHECKING:  # diffusers takes seconds to import: only the jobs that sample load it
+    from ..pretrain.diffusion import VideoDiffusion
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,6 +93,8 @@ class DiffusionMethod(Method):
     def condense(self, ctx: CondenseContext) -> Condensed:
         params = self.settings(ctx)
         class_names = ctx.store.classes.sort_values("label")["name"].tolist()
+        from ..pretrain.diffusion import load_diffusion
+
         model = load_diffusion(ctx.require("diffusion"), class_names, ctx.device)
         group = len(params.pattern)
         per_class = ctx.ipc * group
