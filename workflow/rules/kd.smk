@@ -1,3 +1,6 @@
+include: "inputs/kd.smk"
+
+
 rule kd:
     input:
         unpack(get_kd_input),
@@ -12,10 +15,10 @@ rule kd:
     resources:
         gpu=1,
     params:
-        teacher=KD["teacher"] if KD else None,
-        student=KD["student"] if KD else None,
-        student_options=get_kd_student_options,
-        training=get_kd_training,
+        teacher=PLAN.kd["teacher"] if PLAN.kd else None,
+        student=PLAN.kd["student"] if PLAN.kd else None,
+        student_options=PLAN.arch_options(PLAN.kd["student"]) if PLAN.kd else None,
+        training=PLAN.kd["training"] if PLAN.kd else None,
         method_options=get_kd_method_options,
         sakd=get_kd_sakd,
         clip=get_clip,
