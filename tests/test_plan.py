@@ -43,12 +43,27 @@ def condense(method, ipc=1):
 
 
 def evaluate(method, protocol, variant="default", ipc=1):
-    return Job("evaluate", {**SYNTH, "method": method, "ipc": ipc, "arch": "miniC3D", "protocol": protocol, "variant": variant})
+    return Job(
+        "evaluate",
+        {
+            **SYNTH,
+            "method": method,
+            "ipc": ipc,
+            "arch": "miniC3D",
+            "protocol": protocol,
+            "variant": variant,
+        },
+    )
 
 
 def test_the_exact_jobs_of_a_small_config():
     plan = plan_of(small_config())
-    assert plan.condense_jobs() == [condense("random"), condense("herding"), condense("rded"), condense("mtt")]
+    assert plan.condense_jobs() == [
+        condense("random"),
+        condense("herding"),
+        condense("rded"),
+        condense("mtt"),
+    ]
     # common protocol `dancing` for all; rded's own paper is the video study (videodc), so
     # the reference `random` is evaluated under both
     assert plan.eval_jobs() == [
@@ -60,19 +75,30 @@ def test_the_exact_jobs_of_a_small_config():
         evaluate("mtt", "dancing"),
         Job("evaluate_full", {**SYNTH, "arch": "miniC3D"}),
     ]
-    assert plan.cross_arch_jobs() == [Job("cross_arch", {**SYNTH, "method": "random", "ipc": 1, "arch": "convnet_gru"})]
+    assert plan.cross_arch_jobs() == [
+        Job("cross_arch", {**SYNTH, "method": "random", "ipc": 1, "arch": "convnet_gru"})
+    ]
     # herding and rded read the teacher, and so do the videodc evaluations (soft labels);
     # dancing and the full training set use hard labels
     assert plan.teacher_jobs() == [Job("teacher", {**SYNTH, "arch": "miniC3D_wide"})]
     assert plan.experts_jobs() == [Job("experts", {**SYNTH, "arch": "miniC3D_mtt"})]
     assert plan.diffusion_jobs() == plan.interpolator_jobs() == plan.kd_jobs() == []
-    assert plan.labels_ablation_jobs() == plan.temporal_condense_jobs() == plan.sd_ablation_runs() == []
+    assert (
+        plan.labels_ablation_jobs()
+        == plan.temporal_condense_jobs()
+        == plan.sd_ablation_runs()
+        == []
+    )
     assert plan.tables() == ["datasets", "main", "cross_arch", "runs", "claims"]
     assert [job.rule for job in plan.run_jobs()] == (
-        ["generate_synthetic", "extract_frames", "teacher"] + ["condense"] * 4 + ["evaluate"] * 6
+        ["generate_synthetic", "extract_frames", "teacher"]
+        + ["condense"] * 4
+        + ["evaluate"] * 6
         + ["evaluate_full", "cross_arch", "experts"]
     )
-    assert plan.preview_sets() == {("synthaction", m): 1 for m in ("random", "herding", "rded", "mtt")}
+    assert plan.preview_sets() == {
+        ("synthaction", m): 1 for m in ("random", "herding", "rded", "mtt")
+    }
     assert plan.differenced_sets() == {("synthaction", "mtt"): 1}  # the base of mtt_sd
 
 
@@ -80,7 +106,9 @@ def test_settings_resolve_base_then_dataset_then_ipc():
     cfg = small_config()
     cfg["ipcs"] = [1, 2]
     cfg["methods"]["mtt"].update(
-        by_dataset={"synthaction": {"syn_steps": 3, "iterations": 7}}, by_ipc={"2": {"iterations": 9}}, evaluation={"epochs": 5}
+        by_dataset={"synthaction": {"syn_steps": 3, "iterations": 7}},
+        by_ipc={"2": {"iterations": 9}},
+        evaluation={"epochs": 5},
     )
     plan = plan_of(cfg)
     assert plan.method_params("mtt", "synthaction", 1)["iterations"] == 7
@@ -92,13 +120,22 @@ def test_settings_resolve_base_then_dataset_then_ipc():
     assert settings["epochs"] == 5 and settings["optimizer"] == "adamw"
     assert (settings["labels"], settings["loss"]) == ("soft", "kl")
     assert plan.eval_teacher_arch(settings) == "miniC3D_wide"
-    assert plan.eval_teacher_arch(plan.eval_settings("synthaction", "mtt")) is None  # dancing: hard labels
+    assert (
+        plan.eval_teacher_arch(plan.eval_settings("synthaction", "mtt")) is None
+    )  # dancing: hard labels
 
 
 def test_static_dynamic_ablation_derives_one_entry_per_new_pair():
-    plan = plan_of(tiny_config())  # dm_sd (static dc_static at SPC 1, DPC 1), grid (1,0) (1,1) (1,2) (2,2)
+    plan = plan_of(
+        tiny_config()
+    )  # dm_sd (static dc_static at SPC 1, DPC 1), grid (1,0) (1,1) (1,2) (2,2)
     runs = [(r["spc"], r["dpc"], r["method"], r["run_ipc"]) for r in plan.sd_ablation_runs()]
-    assert runs == [(1, 0, "dc_static", 1), (1, 1, "dm_sd", 1), (1, 2, "dm_sd_s1d2", 1), (2, 2, "dm_sd_s2d2", 1)]
+    assert runs == [
+        (1, 0, "dc_static", 1),
+        (1, 1, "dm_sd", 1),
+        (1, 2, "dm_sd_s1d2", 1),
+        (2, 2, "dm_sd_s2d2", 1),
+    ]
     derived = plan.entries["dm_sd_s2d2"]
     assert plan.method_kind("dm_sd_s2d2") == "dm_sd" and plan.method_ipcs("dm_sd_s2d2") == [1]
     params = plan.method_params("dm_sd_s2d2", "synthaction", 1)
@@ -112,9 +149,18 @@ def test_static_dynamic_ablation_derives_one_entry_per_new_pair():
 def test_temporal_grid_derives_entries_and_the_parametric_one_reads_the_interpolator():
     plan = plan_of(tiny_config())  # grid (1,4) duplicate, (2,4) parametric, (4,4) K=2 on dm
     names = [p["method"] for p in plan.temporal_points()]
-    assert names == ["dm_syn1_real4_k1_duplicate", "dm_syn2_real4_k1_parametric", "dm_syn4_real4_k2_duplicate"]
+    assert names == [
+        "dm_syn1_real4_k1_duplicate",
+        "dm_syn2_real4_k1_parametric",
+        "dm_syn4_real4_k2_duplicate",
+    ]
     params = plan.method_params("dm_syn4_real4_k2_duplicate", "synthaction", 1)
-    assert (params["n_syn"], params["n_real"], params["segments"], params["interpolation"]) == (4, 4, 2, "duplicate")
+    assert (params["n_syn"], params["n_real"], params["segments"], params["interpolation"]) == (
+        4,
+        4,
+        2,
+        "duplicate",
+    )
     assert plan.requirements("dm_syn2_real4_k1_parametric") == ("interpolator",)
     assert plan.requirements("dm_syn1_real4_k1_duplicate") == ()
     assert plan.interpolator_jobs() == [Job("interpolator", SYNTH)]
@@ -131,7 +177,10 @@ def test_guidance_ablation_derives_one_gvd_entry_per_strength():
     assert plan.guidance_runs() == [("gvd_strength0", 0.0), ("gvd_strength0p3", 0.3)]
     assert plan.method_params("gvd_strength0p3", "synthaction", 5)["strength"] == 0.3
     assert condense("gvd_strength0p3", 5) in plan.guidance_condense_jobs()
-    assert [m for m, _ in plan.diversity_sets("synthaction")][-2:] == ["gvd_strength0", "gvd_strength0p3"]
+    assert [m for m, _ in plan.diversity_sets("synthaction")][-2:] == [
+        "gvd_strength0",
+        "gvd_strength0p3",
+    ]
 
 
 def test_kd_grid_and_ablation_settings():
@@ -158,7 +207,10 @@ EDITS = {
         lambda c: c["methods"]["dm"].update(by_ipc={"1": {"iterations": 0}}),
         "config methods.dm.by_ipc.1: 0 is less than the minimum of 1",
     ),
-    "an unknown kind": (lambda c: c["methods"].update(magic={}), "config methods.magic: unknown method kind 'magic'"),
+    "an unknown kind": (
+        lambda c: c["methods"].update(magic={}),
+        "config methods.magic: unknown method kind 'magic'",
+    ),
     "an IPC above a class size": (
         lambda c: c["methods"]["random"].update(ipcs=[50]),
         "config: IPC 50 of method 'random' exceeds the 2 training videos of class 'RedCircle' "
@@ -236,7 +288,9 @@ def test_config_mistakes_are_named(edit, message):
     assert str(caught.value).startswith(message)
 
 
-@pytest.mark.parametrize("paper", sorted((REPO / "config" / "paper").glob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "paper", sorted((REPO / "config" / "paper").glob("*.yaml")), ids=lambda p: p.stem
+)
 def test_the_paper_configs_plan_every_dataset_method_and_ipc(tmp_path, paper):
     cfg = yaml.safe_load(paper.read_text())
     for dataset in cfg["datasets"].values():
@@ -246,7 +300,10 @@ def test_the_paper_configs_plan_every_dataset_method_and_ipc(tmp_path, paper):
         condense_job
         for d in cfg["datasets"]
         for m, entry in cfg["methods"].items()
-        for condense_job in [Job("condense", {"dataset": d, "method": m, "ipc": ipc}) for ipc in entry.get("ipcs", cfg["ipcs"])]
+        for condense_job in [
+            Job("condense", {"dataset": d, "method": m, "ipc": ipc})
+            for ipc in entry.get("ipcs", cfg["ipcs"])
+        ]
     ]
     assert plan.condense_jobs() == expected
 
@@ -256,7 +313,10 @@ def test_the_two_method_hooks():
     assert check_method_params("dm", {"iterations": 0}) == ["0 is less than the minimum of 1"]
     # a +SD kind checks the keys of its base kind against the base's schema
     assert check_method_params("dm_sd", {"lr_dynamic": 1.0, "batch_real": 4}) == []
-    assert method_requirements("mtt_sd", {"requires": ["static", "experts"]}) == ("static", "experts")
+    assert method_requirements("mtt_sd", {"requires": ["static", "experts"]}) == (
+        "static",
+        "experts",
+    )
     assert method_requirements("dm", {"interpolation": "parametric"}) == ("interpolator",)
     assert method_requirements("random", {}) == ()
 

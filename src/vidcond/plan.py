@@ -119,7 +119,9 @@ class Plan:
     def __init__(self, config: dict):
         self.config = config
         self.datasets = config["datasets"]
-        self.synthetic_datasets = [n for n, d in self.datasets.items() if d["format"] == "synthetic"]
+        self.synthetic_datasets = [
+            n for n, d in self.datasets.items() if d["format"] == "synthetic"
+        ]
         self.methods = config["methods"]
         self.evaluation = config["evaluation"]
         # Every set is evaluated under this protocol, and also under its own paper's.
@@ -144,7 +146,9 @@ class Plan:
         self.temporal_methods = {p["method"] for p in self.temporal_points()}
         # method entry -> the protocols its sets are evaluated under in the main table
         self.method_protocols = evaluation_protocols(
-            {m: self.method_kind(m) for m in self.methods}, self.common_protocol, self.evaluation["protocols"]
+            {m: self.method_kind(m) for m in self.methods},
+            self.common_protocol,
+            self.evaluation["protocols"],
         )
 
     # ------------------------------------------------------------ checks beyond the schema
@@ -155,10 +159,14 @@ class Plan:
             if dataset["format"] != "synthetic":
                 for key in ("root", "videos"):
                     if key in dataset and not Path(dataset[key]).is_dir():
-                        raise ConfigError(f"config datasets.{name}.{key}: {dataset[key]!r} is not a directory")
+                        raise ConfigError(
+                            f"config datasets.{name}.{key}: {dataset[key]!r} is not a directory"
+                        )
                 continue
             listed = dataset["generator"].get("train_per_class", 24)
-            per_class = listed - validation_count(listed, dataset["validation"].get("fraction", 0.1))
+            per_class = listed - validation_count(
+                listed, dataset["validation"].get("fraction", 0.1)
+            )
             for method in self.methods:
                 for ipc in self.method_ipcs(method):
                     if ipc > per_class:
@@ -173,8 +181,13 @@ class Plan:
         for name, entry in self.methods.items():
             kind = self.method_kind(name)
             if kind not in kinds:
-                raise ConfigError(f"config methods.{name}: unknown method kind {kind!r}; known: {kinds}")
-            parts = {"": entry, **{f".by_dataset.{k}": v for k, v in entry.get("by_dataset", {}).items()}}
+                raise ConfigError(
+                    f"config methods.{name}: unknown method kind {kind!r}; known: {kinds}"
+                )
+            parts = {
+                "": entry,
+                **{f".by_dataset.{k}": v for k, v in entry.get("by_dataset", {}).items()},
+            }
             parts.update({f".by_ipc.{k}": v for k, v in entry.get("by_ipc", {}).items()})
             for where, part in parts.items():
                 for problem in check_method_params(kind, hyperparameters(part)):
@@ -183,7 +196,9 @@ class Plan:
         if labels:
             for method in labels["methods"]:
                 if method not in self.methods:
-                    raise ConfigError(f"config evaluation.labels_ablation.methods: {method!r} is not in methods")
+                    raise ConfigError(
+                        f"config evaluation.labels_ablation.methods: {method!r} is not in methods"
+                    )
                 for ipc in labels.get("ipcs", [1]):
                     if ipc not in self.method_ipcs(method):
                         raise ConfigError(
@@ -210,7 +225,9 @@ class Plan:
                 )
         for name, options in self.models.items():
             if name not in archs and "arch" not in options:
-                raise ConfigError(f"config models.{name}: not an architecture ({archs}); a variant needs `arch`")
+                raise ConfigError(
+                    f"config models.{name}: not an architecture ({archs}); a variant needs `arch`"
+                )
         if self.kd:
             for role in ("teacher", "student"):
                 if self.kd[role] not in archs and self.kd[role] not in self.models:
@@ -219,7 +236,9 @@ class Plan:
                     )
             ablation = self.kd.get("ablation")
             if ablation and ablation["method"] not in self.kd["methods"]:
-                raise ConfigError(f"config kd.ablation.method: {ablation['method']!r} is not in kd.methods")
+                raise ConfigError(
+                    f"config kd.ablation.method: {ablation['method']!r} is not in kd.methods"
+                )
         self._check_teacher_archs()
 
     def _check_teacher_archs(self):
@@ -231,14 +250,22 @@ class Plan:
         named.update({f"evaluation.variants.{k}": v for k, v in evaluation["variants"].items()})
         named["evaluation.overrides"] = evaluation.get("overrides", {})
         named["evaluation.full"] = evaluation["full"]
-        named.update({f"datasets.{k}.evaluation": d.get("evaluation", {}) for k, d in self.datasets.items()})
-        named.update({f"methods.{k}.evaluation": m.get("evaluation", {}) for k, m in self.methods.items()})
-        named = {f"{k}.teacher_arch": v["teacher_arch"] for k, v in named.items() if "teacher_arch" in v}
+        named.update(
+            {f"datasets.{k}.evaluation": d.get("evaluation", {}) for k, d in self.datasets.items()}
+        )
+        named.update(
+            {f"methods.{k}.evaluation": m.get("evaluation", {}) for k, m in self.methods.items()}
+        )
+        named = {
+            f"{k}.teacher_arch": v["teacher_arch"] for k, v in named.items() if "teacher_arch" in v
+        }
         if self.diversity and "arch" in self.diversity:
             named["diversity.arch"] = self.diversity["arch"]
         for where, arch in named.items():
             if arch not in known:
-                raise ConfigError(f"config {where}: {arch!r} is neither an architecture nor a `models` entry")
+                raise ConfigError(
+                    f"config {where}: {arch!r} is neither an architecture nor a `models` entry"
+                )
         teacher = self.config["teacher"]
         trainings = {"teacher.training": teacher["training"]}
         trainings.update({f"teacher.by_arch.{k}": v for k, v in teacher.get("by_arch", {}).items()})
@@ -252,19 +279,27 @@ class Plan:
                 continue
             static = entry.get("static", {}).get("method")
             if static not in self.methods:
-                raise ConfigError(f"config methods.{name}.static.method: {static!r} is not a methods entry")
+                raise ConfigError(
+                    f"config methods.{name}.static.method: {static!r} is not a methods entry"
+                )
             if "static" not in method_requirements(self.method_kind(name), entry):
                 raise ConfigError(f"config methods.{name}: add `static` to its `requires`")
             for key in ("lr_dynamic", "lr_hal", "iterations"):
                 if key not in entry:
                     raise ConfigError(f"config methods.{name}: `{key}` is required")
         ablation = self.sd_ablation
-        if ablation and (ablation["method"] not in self.methods or self.method_kind(ablation["method"]) not in SD_BASES):
-            raise ConfigError(f"config static_dynamic.method: {ablation['method']!r} is not a +SD method entry")
+        if ablation and (
+            ablation["method"] not in self.methods
+            or self.method_kind(ablation["method"]) not in SD_BASES
+        ):
+            raise ConfigError(
+                f"config static_dynamic.method: {ablation['method']!r} is not a +SD method entry"
+            )
 
     def _check_guidance(self):
         if self.guidance and (
-            self.guidance["method"] not in self.methods or self.method_kind(self.guidance["method"]) != "gvd"
+            self.guidance["method"] not in self.methods
+            or self.method_kind(self.guidance["method"]) != "gvd"
         ):
             raise ConfigError(
                 f"config guidance_ablation.method: {self.guidance['method']!r} is not a methods entry of kind gvd"
@@ -274,7 +309,9 @@ class Plan:
         if not self.temporal:
             return
         name = self.temporal["method"]
-        if name not in self.methods or check_method_params(self.method_kind(name), TEMPORAL_OPTIONS):
+        if name not in self.methods or check_method_params(
+            self.method_kind(name), TEMPORAL_OPTIONS
+        ):
             raise ConfigError(
                 f"config temporal.method: {name!r} is not a methods entry whose kind takes "
                 "n_syn, n_real, segments, interpolation"
@@ -328,7 +365,9 @@ class Plan:
 
     def condensation_teachers(self, method: str, dataset: str, ipc: int) -> list[str]:
         """Architectures whose teachers a `teachers` method reads (its `condensation_models`)."""
-        return self.method_params(method, dataset, ipc).get("condensation_models", DEFAULT_CONDENSATION_MODELS)
+        return self.method_params(method, dataset, ipc).get(
+            "condensation_models", DEFAULT_CONDENSATION_MODELS
+        )
 
     def teacher_training(self, arch: str) -> dict:
         """`teacher.training`, refined for this architecture by `teacher.by_arch`."""
@@ -342,7 +381,9 @@ class Plan:
         """Number of experts, epochs and training settings (the `experts` section less `arch`)."""
         return {k: v for k, v in self.config["experts"].items() if k != "arch"}
 
-    def eval_settings(self, dataset: str, method: str, variant: str = "default", protocol: str | None = None) -> dict:
+    def eval_settings(
+        self, dataset: str, method: str, variant: str = "default", protocol: str | None = None
+    ) -> dict:
         """Protocol preset < evaluation.overrides < dataset < method < variant."""
         settings = dict(self.evaluation["protocols"][protocol or self.common_protocol])
         settings.update(self.evaluation.get("overrides", {}))
@@ -398,7 +439,11 @@ class Plan:
     def kd_ablation_grid(self) -> dict:
         """param -> [(value, setting)] of the ablation runs."""
         ablation = self.kd.get("ablation") or {}
-        return {p: [(v, self.kd_setting(p, v)) for v in ablation.get(p, [])] for p in KD_ABLATED if ablation.get(p)}
+        return {
+            p: [(v, self.kd_setting(p, v)) for v in ablation.get(p, [])]
+            for p in KD_ABLATED
+            if ablation.get(p)
+        }
 
     def kd_sakd(self, mode: str, setting: str) -> dict:
         """SAKD settings of a job ({} for vanilla runs, so that SAKD edits leave them alone)."""
@@ -428,10 +473,19 @@ class Plan:
         own = {**entry, **entry.get("by_ipc", {}).get(str(ipc), {})}
         runs = []
         for spc, dpc in self.sd_ablation["grid"]:
-            run = {"spc": spc, "dpc": dpc, "ipc": ipc, "method": f"{name}_s{spc}d{dpc}", "run_ipc": ipc}
+            run = {
+                "spc": spc,
+                "dpc": dpc,
+                "ipc": ipc,
+                "method": f"{name}_s{spc}d{dpc}",
+                "run_ipc": ipc,
+            }
             if dpc == 0:
                 run.update(method=own["static"]["method"], run_ipc=spc)
-            elif (own["static"]["spc"], own.get("dpc", 1)) == (spc, dpc) and ipc in self.method_ipcs(name):
+            elif (own["static"]["spc"], own.get("dpc", 1)) == (
+                spc,
+                dpc,
+            ) and ipc in self.method_ipcs(name):
                 run["method"] = name
             runs.append(run)
         return runs
@@ -443,7 +497,9 @@ class Plan:
                 base = self.methods[self.sd_ablation["method"]]
                 pair = {"static": {**base["static"], "spc": run["spc"]}, "dpc": run["dpc"]}
                 entry = copy.deepcopy(base)
-                entry.update(pair, kind=self.method_kind(self.sd_ablation["method"]), ipcs=[run["run_ipc"]])
+                entry.update(
+                    pair, kind=self.method_kind(self.sd_ablation["method"]), ipcs=[run["run_ipc"]]
+                )
                 entry.setdefault("by_ipc", {}).setdefault(str(run["run_ipc"]), {}).update(pair)
                 derived[run["method"]] = entry
         return derived
@@ -454,7 +510,9 @@ class Plan:
             return []
         static_method = self.entries[self.sd_ablation["method"]]["static"]["method"]
         return [
-            {"dataset": d, **run, "static_method": static_method} for d in self.datasets for run in self.sd_ablation_runs()
+            {"dataset": d, **run, "static_method": static_method}
+            for d in self.datasets
+            for run in self.sd_ablation_runs()
         ]
 
     def temporal_ipc(self) -> int:
@@ -468,7 +526,9 @@ class Plan:
         points = []
         for point in self.temporal["grid"]:
             options = {**TEMPORAL_OPTIONS, **point}
-            name = "{}_syn{n_syn}_real{n_real}_k{segments}_{interpolation}".format(self.temporal["method"], **options)
+            name = "{}_syn{n_syn}_real{n_real}_k{segments}_{interpolation}".format(
+                self.temporal["method"], **options
+            )
             points.append({**options, "method": name})
         return points
 
@@ -507,15 +567,23 @@ class Plan:
         derived = {}
         for name, strength in self.guidance_runs():
             entry = copy.deepcopy(self.methods[self.guidance["method"]])
-            entry.update(strength=strength, ipcs=[self.guidance["ipc"]], kind=self.method_kind(self.guidance["method"]))
+            entry.update(
+                strength=strength,
+                ipcs=[self.guidance["ipc"]],
+                kind=self.method_kind(self.guidance["method"]),
+            )
             derived[name] = entry
         return derived
 
     # ------------------------------------------------------------ job grids
 
-    def _evaluate(self, condense: list[Job], protocol: str, variant: str = "default") -> list[Job]:
+    def _evaluate(self, condense: list[Job], protocol: str) -> list[Job]:
+        """The default-variant evaluation of each condensed set under ``protocol``."""
         arch = self.evaluation["arch"]
-        return [Job("evaluate", {**wc, "arch": arch, "protocol": protocol, "variant": variant}) for _, wc in condense]
+        return [
+            Job("evaluate", {**wc, "arch": arch, "protocol": protocol, "variant": "default"})
+            for _, wc in condense
+        ]
 
     def condense_jobs(self) -> list[Job]:
         """The main grid: dataset x method entry x IPC."""
@@ -552,7 +620,10 @@ class Plan:
             return []
         protocol = self.ablation_protocol(labels)
         return [
-            Job("evaluate", {**wc, "arch": self.evaluation["arch"], "protocol": protocol, "variant": v})
+            Job(
+                "evaluate",
+                {**wc, "arch": self.evaluation["arch"], "protocol": protocol, "variant": v},
+            )
             for _, wc in self.condense_jobs()
             if wc["method"] in labels["methods"] and wc["ipc"] in labels.get("ipcs", [1])
             for v in labels["variants"]
@@ -566,7 +637,9 @@ class Plan:
         ]
 
     def sd_ablation_eval_jobs(self) -> list[Job]:
-        return self._evaluate(self.sd_ablation_condense_jobs(), self.ablation_protocol(self.sd_ablation))
+        return self._evaluate(
+            self.sd_ablation_condense_jobs(), self.ablation_protocol(self.sd_ablation)
+        )
 
     def static_memory_jobs(self) -> list[Job]:
         """Condense jobs of the static memories the +SD jobs read (IPC = SPC, whether or not
@@ -575,7 +648,9 @@ class Plan:
         for _, wc in self.condense_jobs() + self.sd_ablation_condense_jobs():
             if self.method_kind(wc["method"]) in SD_BASES:
                 method, spc = self.static_memory(wc["method"], wc["dataset"], wc["ipc"])
-                jobs.append(Job("condense", {"dataset": wc["dataset"], "method": method, "ipc": spc}))
+                jobs.append(
+                    Job("condense", {"dataset": wc["dataset"], "method": method, "ipc": spc})
+                )
         return _unique(jobs)
 
     def temporal_condense_jobs(self) -> list[Job]:
@@ -596,23 +671,37 @@ class Plan:
         ]
 
     def _datasets_needing(self, requirement: str, condense: list[Job]) -> list[str]:
-        return sorted({wc["dataset"] for _, wc in condense if requirement in self.requirements(wc["method"])})
+        return sorted(
+            {wc["dataset"] for _, wc in condense if requirement in self.requirements(wc["method"])}
+        )
 
     def diffusion_jobs(self) -> list[Job]:
         """Diffusion models some condense job reads."""
         condense = self.condense_jobs() + self.guidance_condense_jobs()
-        return [Job("diffusion", {"dataset": d}) for d in self._datasets_needing("diffusion", condense)]
+        return [
+            Job("diffusion", {"dataset": d}) for d in self._datasets_needing("diffusion", condense)
+        ]
 
     def experts_jobs(self) -> list[Job]:
         """Expert trajectories some condense job reads (trajectory matching)."""
-        condense = self.condense_jobs() + self.sd_ablation_condense_jobs() + self.temporal_condense_jobs()
+        condense = (
+            self.condense_jobs() + self.sd_ablation_condense_jobs() + self.temporal_condense_jobs()
+        )
         arch = self.config.get("experts", {}).get("arch")
-        return [Job("experts", {"dataset": d, "arch": arch}) for d in self._datasets_needing("experts", condense)]
+        return [
+            Job("experts", {"dataset": d, "arch": arch})
+            for d in self._datasets_needing("experts", condense)
+        ]
 
     def interpolator_jobs(self) -> list[Job]:
         """The interpolator of every dataset where a condense job interpolates parametrically."""
-        condense = self.condense_jobs() + self.sd_ablation_condense_jobs() + self.temporal_condense_jobs()
-        return [Job("interpolator", {"dataset": d}) for d in self._datasets_needing("interpolator", condense)]
+        condense = (
+            self.condense_jobs() + self.sd_ablation_condense_jobs() + self.temporal_condense_jobs()
+        )
+        return [
+            Job("interpolator", {"dataset": d})
+            for d in self._datasets_needing("interpolator", condense)
+        ]
 
     def teacher_jobs(self) -> list[Job]:
         """Teachers some job reads (soft labels, selection features, knowledge distillation,
@@ -627,14 +716,21 @@ class Plan:
         for _, wc in evaluations:
             if "method" not in wc:  # the full training set: its teacher is added below
                 continue
-            settings = self.eval_settings(wc["dataset"], wc["method"], wc.get("variant", "default"), wc.get("protocol"))
+            settings = self.eval_settings(
+                wc["dataset"], wc["method"], wc.get("variant", "default"), wc.get("protocol")
+            )
             needed.add((wc["dataset"], self.eval_teacher_arch(settings)))
         needed |= {(d, self.eval_teacher_arch(self.full_settings(d))) for d in self.datasets}
         if self.diversity:
             needed |= {(d, self.diversity_arch()) for d in self.datasets}
-        jobs = [Job("teacher", {"dataset": d, "arch": a}) for d, a in sorted(needed - {(d, None) for d in self.datasets})]
+        jobs = [
+            Job("teacher", {"dataset": d, "arch": a})
+            for d, a in sorted(needed - {(d, None) for d in self.datasets})
+        ]
         if self.kd:
-            jobs += [Job("teacher", {"dataset": d, "arch": self.kd["teacher"]}) for d in self.datasets]
+            jobs += [
+                Job("teacher", {"dataset": d, "arch": self.kd["teacher"]}) for d in self.datasets
+            ]
         for _, wc in self.condense_jobs():
             if "teachers" in self.requirements(wc["method"]):
                 archs = self.condensation_teachers(wc["method"], wc["dataset"], wc["ipc"])
@@ -651,7 +747,9 @@ class Plan:
                 base = {"dataset": d, "setting": "default", "seed": s}
                 jobs.append(Job("kd", {**base, "kd_method": "none", "mode": "vanilla"}))
                 jobs += [
-                    Job("kd", {**base, "kd_method": m, "mode": mode}) for m in self.kd["methods"] for mode in self.kd_modes()
+                    Job("kd", {**base, "kd_method": m, "mode": mode})
+                    for m in self.kd["methods"]
+                    for mode in self.kd_modes()
                 ]
         return jobs
 
@@ -662,7 +760,16 @@ class Plan:
         mode = f"sakd_every{ablation.get('every', 5)}"
         settings = sorted({s for runs in self.kd_ablation_grid().values() for _, s in runs})
         return [
-            Job("kd", {"dataset": d, "kd_method": ablation["method"], "mode": mode, "setting": st, "seed": s})
+            Job(
+                "kd",
+                {
+                    "dataset": d,
+                    "kd_method": ablation["method"],
+                    "mode": mode,
+                    "setting": st,
+                    "seed": s,
+                },
+            )
             for d in self.datasets
             for s in self.kd.get("seeds", [0])
             for st in settings
@@ -679,17 +786,27 @@ class Plan:
     def diversity_sets(self, dataset: str) -> list[list]:
         """Every condensed set of ``dataset`` (the main grid and the ablations' sets) as
         [method, ipc] pairs, each once."""
-        condense = self.condense_jobs() + self.static_memory_jobs() + self.sd_ablation_condense_jobs()
+        condense = (
+            self.condense_jobs() + self.static_memory_jobs() + self.sd_ablation_condense_jobs()
+        )
         condense += self.temporal_condense_jobs() + self.guidance_condense_jobs()
-        return _unique([[wc["method"], wc["ipc"]] for _, wc in condense if wc["dataset"] == dataset])
+        return _unique(
+            [[wc["method"], wc["ipc"]] for _, wc in condense if wc["dataset"] == dataset]
+        )
 
     def run_jobs(self) -> list[Job]:
         """Every job behind the tables (the rows of the runs table), each once."""
         jobs = self.dataset_jobs() + self.teacher_jobs() + self.condense_jobs() + self.eval_jobs()
         jobs += self.cross_arch_jobs() + self.diffusion_jobs() + self.experts_jobs()
-        jobs += self.kd_jobs() + [job for job in self.kd_ablation_jobs() if job not in self.kd_jobs()]
+        jobs += self.kd_jobs() + [
+            job for job in self.kd_ablation_jobs() if job not in self.kd_jobs()
+        ]
         jobs += [job for job in self.labels_ablation_jobs() if job not in self.eval_jobs()]
-        sd_jobs = self.static_memory_jobs() + self.sd_ablation_condense_jobs() + self.sd_ablation_eval_jobs()
+        sd_jobs = (
+            self.static_memory_jobs()
+            + self.sd_ablation_condense_jobs()
+            + self.sd_ablation_eval_jobs()
+        )
         jobs += [job for job in sd_jobs if job not in jobs]
         jobs += self.interpolator_jobs() + self.temporal_condense_jobs() + self.temporal_eval_jobs()
         return jobs + self.guidance_condense_jobs() + self.diversity_jobs()
@@ -724,4 +841,8 @@ class Plan:
     def differenced_sets(self) -> dict[tuple[str, str], int]:
         """The preview sets of the +SD methods and their bases: their frame differences are drawn."""
         differenced = set(SD_BASES) | set(SD_BASES.values())
-        return {key: ipc for key, ipc in self.preview_sets().items() if self.method_kind(key[1]) in differenced}
+        return {
+            key: ipc
+            for key, ipc in self.preview_sets().items()
+            if self.method_kind(key[1]) in differenced
+        }
