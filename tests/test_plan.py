@@ -254,7 +254,7 @@ EDITS = {
     ),
     "a +SD static memory that is no entry": (
         lambda c: c["methods"]["dm_sd"]["static"].update(method="nope"),
-        "config methods.dm_sd.static.method: 'nope' is not a methods entry",
+        "config methods.dm_sd.static.method: unknown method 'nope'",
     ),
     "a +SD method without lr_hal": (
         lambda c: c["methods"]["dm_sd"].pop("lr_hal"),
@@ -277,6 +277,31 @@ EDITS = {
         "config guidance_ablation.method: 'gvd_naive' is not a methods entry of kind gvd",
     ),
 }
+
+
+# Every place a config names a network: a misspelt name is reported with its key.
+ARCH_KEYS = {
+    "evaluation.arch": lambda c, a: c["evaluation"].update(arch=a),
+    "teacher.arch": lambda c, a: c["teacher"].update(arch=a),
+    "experts.arch": lambda c, a: c["experts"].update(arch=a),
+    "evaluation.cross_arch.archs[0]": lambda c, a: c["evaluation"]["cross_arch"].update(archs=[a]),
+    "methods.dm.arch": lambda c, a: c["methods"]["dm"].update(arch=a),
+    "methods.dm.by_ipc.1.arch": lambda c, a: c["methods"]["dm"].update(by_ipc={"1": {"arch": a}}),
+    "methods.edc.condensation_models[1]": lambda c, a: c["methods"]["edc"].update(
+        condensation_models=["miniC3D", a]
+    ),
+}
+
+
+@pytest.mark.parametrize("where", list(ARCH_KEYS))
+def test_an_unknown_architecture_anywhere_is_named_with_its_key(where):
+    cfg = tiny_config()
+    ARCH_KEYS[where](cfg, "miniC3d")
+    with pytest.raises(ConfigError) as caught:
+        plan_of(cfg)
+    lines = str(caught.value).splitlines()
+    assert lines[0] == f"config {where}: unknown architecture 'miniC3d'"
+    assert lines[2] == "  did you mean 'miniC3D'?"
 
 
 @pytest.mark.parametrize("edit, message", list(EDITS.values()), ids=list(EDITS))

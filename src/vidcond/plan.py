@@ -3,8 +3,9 @@ the job grids behind the tables.
 
 `Plan(config)` takes a config that passed the schema (with its defaults filled in, as
 Snakemake's `validate` leaves it), raises `ConfigError` with a short message for anything
-the schema cannot say (a method hyperparameter that is not the method's, an IPC above a
-class's training videos, a name that refers to nothing), and adds the derived method
+the schema cannot say (a name that refers to nothing, checked by
+`vidcond.config_checks.reference_problems`; a method hyperparameter that is not the
+method's; an IPC above a class's training videos), and adds the derived method
 entries of the ablations (+SD static/dynamic pairs, temporal grid points, guidance
 strengths). Jobs are `Job(rule, wildcards)`; wildcards are plain values (IPC and seed
 ints). Paths, wildcard patterns and input functions stay in workflow/rules/*.smk.
@@ -23,7 +24,7 @@ from typing import NamedTuple
 
 import yaml
 
-from vidcond.config_checks import ConfigError
+from vidcond.config_checks import ConfigError, first_of, reference_problems
 from vidcond.data.splits import validation_count
 from vidcond.protocols import SD_BASES, evaluation_protocols
 
@@ -136,6 +137,9 @@ class Plan:
         # Every method entry a job can name: those of the config and, after the checks,
         # the derived entries of the ablations (not in the main table).
         self.entries = dict(self.methods)
+        problems = reference_problems(config, known_archs())
+        if problems:
+            raise ConfigError(first_of(problems))
         self._check_config()
         self._check_static_dynamic()
         self._check_guidance()

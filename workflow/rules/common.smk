@@ -6,26 +6,20 @@ import importlib.util
 import sys
 from pathlib import Path
 
-import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from vidcond import config_checks
 from vidcond.data import layouts
-from vidcond.plan import Plan
+from vidcond.plan import Plan, config_schema
 
 # ---------------------------------------------------------------- checks before any job
 # A short message (key, value, allowed values, nearest name) instead of the schema dump of
 # `validate`, which then only fills in the defaults.
-with open(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml") as _schema_file:
-    _SCHEMA = yaml.safe_load(_schema_file)
-_problem = config_checks.schema_problem(config, _SCHEMA)
+_problem = config_checks.schema_problem(config, config_schema())
 if _problem:
     raise WorkflowError(_problem)
 validate(config, schema="../schemas/config.schema.yaml")
-_problems = config_checks.reference_problems(config, _SCHEMA["$defs"]["arch_name"]["enum"])
-if _problems:
-    raise WorkflowError(config_checks.first_of(_problems))
 for _name, _dataset in config["datasets"].items():
     _problem = layouts.root_problem(f"datasets.{_name}", _dataset)
     if _problem:
