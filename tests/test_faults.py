@@ -29,7 +29,7 @@ KILLED = -9  # exit code of a process ended by SIGKILL
 
 def method_params(kind: str, **overrides) -> dict:
     """The tiny config's hyperparameters of ``kind`` (as a condense job gets them)."""
-    entry = {k: v for k, v in CONFIG["methods"][kind].items() if k not in ("requires", "ipcs", "by_ipc", "by_dataset")}
+    entry = {k: v for k, v in CONFIG["methods"][kind].items() if k not in ("ipcs", "by_ipc", "by_dataset")}
     return {**entry, **overrides}
 
 

@@ -1,7 +1,7 @@
 """The contract every registered condensation method keeps (parametrised over the registry,
 as timm's tests over `list_models()`): a Params dataclass whose every key has a type, a
 default (or is marked required) and a one-line doc; tiny test values of them; declared
-requirements that agree with the configs' `requires`; and a tiny run that writes a
+requirements, family and paper protocol; valid entries in every config; and a tiny run that writes a
 condensed set which loads and trains an evaluation network. A method registered without
 these fails here."""
 
@@ -30,7 +30,7 @@ from vidcond.methods import (
     requirements,
 )
 from vidcond.methods import doc
-from vidcond.methods.base import NoParams
+from vidcond.methods.base import FAMILIES, NoParams
 from vidcond.models import build_model, save_model
 
 KINDS = method_kinds()
@@ -65,6 +65,7 @@ def test_tiny_params_and_requirements_are_declared(kind):
     assert "tiny_params" in vars(cls)
     typed = check_params(kind, cls.tiny_params)
     assert set(cls.requirements(typed)) <= set(REQUIREMENT_KINDS)
+    assert cls.family in FAMILIES and cls.paper_protocol in CONFIG["evaluation"]["protocols"]
 
 
 @pytest.mark.parametrize("kind", [k for k in KINDS if method_class(k).params_class is not NoParams])
@@ -90,7 +91,7 @@ def test_wrong_types_and_bounds_are_refused():
     with pytest.raises(ValueError, match="unknown method kind 'dmm'"):
         check_params("dmm", {})
     # reserved keys configure the workflow, not the method
-    assert check_params("dm", {"kind": "dm", "requires": [], "ipcs": [1], "lr": 2}).lr == 2.0
+    assert check_params("dm", {"kind": "dm", "ipcs": [1], "lr": 2}).lr == 2.0
 
 
 def test_requirements_follow_the_parameters():
@@ -102,12 +103,11 @@ def test_requirements_follow_the_parameters():
 
 
 @pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: p.name)
-def test_the_configs_entries_are_valid_and_require_what_the_class_declares(path):
+def test_the_configs_entries_are_valid(path):
     methods = yaml.safe_load(path.read_text())["methods"]
     for name, entry in methods.items():
         kind = entry.get("kind", name)
-        declared = requirements(kind, entry)
-        assert list(declared) == entry.get("requires", []), f"{path.name} methods.{name}"
+        check_params(kind, entry)
         for section in ("by_dataset", "by_ipc"):  # overrides are valid merged over the entry
             for part in entry.get(section, {}).values():
                 check_params(kind, {**entry, **part})
@@ -119,6 +119,17 @@ def test_registering_a_method_without_tiny_params_fails():
         @register_method
         class Incomplete(Method):
             name, params_class = "incomplete", NoParams
+
+            def condense(self, ctx):
+                raise NotImplementedError
+
+
+def test_registering_a_method_without_family_fails():
+    with pytest.raises(TypeError, match="declares no `family`"):
+
+        @register_method
+        class Unplaced(Method):
+            name, params_class, tiny_params = "unplaced", NoParams, {}
 
             def condense(self, ctx):
                 raise NotImplementedError

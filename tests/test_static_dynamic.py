@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from vidcond.condensed import load_condensed, save_condensed, storage_bytes
-from vidcond.methods import CondenseContext, get_method, method_class, requirements
+from vidcond.methods import CondenseContext, get_method, method_class, requirements, static_dynamic_bases
 from vidcond.methods.distill import MatchingObjective
 from vidcond.methods.mtt import MTTObjective
 from vidcond.methods.static_dynamic import (
@@ -19,16 +19,15 @@ from vidcond.methods.static_dynamic import (
     pairing_choices,
 )
 from vidcond.models.parts import build_part
-from vidcond.protocols import SD_BASES
 from vidcond.report import frame_differences
 
 
 def test_the_three_methods_run_their_base_objective():
     """Each +SD kind is a StaticDynamicMethod naming its base method's class, whose
-    objective and hyperparameters it takes over, and the workflow's SD_BASES names the
+    objective and hyperparameters it takes over, and `static_dynamic_bases` names the
     same bases."""
-    assert SD_BASES == {"dm_sd": "dm", "mtt_sd": "mtt", "frepo_sd": "frepo"}
-    for kind, base in SD_BASES.items():
+    assert static_dynamic_bases() == {"dm_sd": "dm", "mtt_sd": "mtt", "frepo_sd": "frepo"}
+    for kind, base in static_dynamic_bases().items():
         method = get_method(kind)
         assert isinstance(method, StaticDynamicMethod) and method.base is method_class(base)
         assert issubclass(method.base.objective_class, MatchingObjective)

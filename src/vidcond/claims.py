@@ -14,7 +14,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from .protocols import KINDS, SD_BASES, family
+from .methods import static_dynamic_bases
+from .protocols import family
 from .stats import mean_ci95, mean_normal_ci95, paired_difference, verdict
 
 # the verdict and the measurement first: what a reader looks for
@@ -74,12 +75,11 @@ def distillation_beats_random(rows, kinds, protocol="dancing", ipc=1):
 def static_dynamic_beats_base(rows, kinds, protocol="dancing"):
     """Dancing Tables 2 and 8: +SD beats its base method on the dynamic classes while
     storing less."""
-    out = []
-    by_kind = {}
+    out, by_kind, sd_bases = [], {}, static_dynamic_bases()
     for method, kind in kinds.items():
         by_kind.setdefault(kind, method)
     for method, kind in kinds.items():
-        base = by_kind.get(SD_BASES.get(kind))
+        base = by_kind.get(sd_bases.get(kind))
         if base is None:
             continue
         for (dataset, ipc), _ in rows[rows["method"] == method].groupby(["dataset", "ipc"]):
@@ -132,7 +132,7 @@ def soft_labels_shrink_gap(label_rows, kinds):
     mean of the selection methods; the claim is |gap(hard)| − |gap(multi-soft)| > 0."""
     out = []
     for (dataset, ipc), rows in label_rows.groupby(["dataset", "ipc"]):
-        families = {m: family(kinds[m]) for m in rows["method"].unique() if kinds.get(m) in KINDS}
+        families = {m: family(kinds[m]) for m in rows["method"].unique() if m in kinds}
         selection = [m for m, f in families.items() if f == "selection"]
         distillation = [m for m, f in families.items() if f == "distillation"]
         if not selection or not distillation:
@@ -166,7 +166,8 @@ def rded_competitive(rows, kinds, protocol="videodc"):
     distillation method, with 95 % confidence."""
     out = []
     rded = [m for m, k in kinds.items() if k == "rded"]
-    distill = [m for m, k in kinds.items() if k in KINDS and family(k) == "distillation" and k not in SD_BASES]
+    sd_bases = static_dynamic_bases()
+    distill = [m for m, k in kinds.items() if family(k) == "distillation" and k not in sd_bases]
     for method in rded:
         for (dataset, ipc), chosen in rows[(rows["protocol"] == protocol) & (rows["variant"] == "default")].groupby(["dataset", "ipc"]):
             means = chosen[chosen["method"].isin(distill)].groupby("method")["top1"].mean()

@@ -1,6 +1,6 @@
 """Which paper each method kind comes from, hence the evaluation protocol its own paper
-reports it under, and its family (how it builds a set). Light (no torch) so that the
-workflow's planning can import it.
+reports it under, and its family (how it builds a set), as the method classes declare
+them.
 
 Every condensed set is evaluated under the config's common protocol
 (``evaluation.protocol``) and, where that protocol is configured, under its own paper's;
@@ -9,36 +9,21 @@ Every condensed set is evaluated under the config's common protocol
 
 from __future__ import annotations
 
-# kind -> (paper protocol, family)
-KINDS = {
-    "random": ("dancing", "selection"),
-    "herding": ("dancing", "selection"),
-    "kcenter": ("dancing", "selection"),
-    "rded": ("videodc", "selection"),
-    "dc_static": ("dancing", "distillation"),
-    "dm": ("dancing", "distillation"),
-    "mtt": ("dancing", "distillation"),
-    "frepo": ("dancing", "distillation"),
-    "dm_sd": ("dancing", "distillation"),
-    "mtt_sd": ("dancing", "distillation"),
-    "frepo_sd": ("dancing", "distillation"),
-    "datm": ("videodc", "distillation"),
-    "edc": ("videodc", "distillation"),
-    "gvd": ("gvd", "diffusion"),
-    "gvd_naive": ("gvd", "diffusion"),
-    "gvd_knoise": ("gvd", "diffusion"),
-}
 REFERENCE = "random"
-# The +SD kinds and the kind whose objective each applies to static/dynamic memories.
-SD_BASES = {"dm_sd": "dm", "mtt_sd": "mtt", "frepo_sd": "frepo"}
 
 
 def paper_protocol(kind: str) -> str:
-    return KINDS[kind][0]
+    """The protocol of the paper ``kind`` comes from (declared on its method class)."""
+    from .methods import method_class
+
+    return method_class(kind).paper_protocol
 
 
 def family(kind: str) -> str:
-    return KINDS[kind][1]
+    """How ``kind`` builds its set: selection, distillation or diffusion (its class says)."""
+    from .methods import method_class
+
+    return method_class(kind).family
 
 
 def evaluation_protocols(kinds_by_method: dict[str, str], common: str, configured) -> dict[str, list[str]]:
@@ -46,7 +31,7 @@ def evaluation_protocols(kinds_by_method: dict[str, str], common: str, configure
     paper's where configured; the reference method under every protocol any method uses."""
     plan = {}
     for method, kind in kinds_by_method.items():
-        own = paper_protocol(kind) if kind in KINDS else common
+        own = paper_protocol(kind)
         plan[method] = [common] + ([own] if own != common and own in configured else [])
     used = [common] + sorted({p for ps in plan.values() for p in ps} - {common})
     for method, kind in kinds_by_method.items():

@@ -1,3 +1,6 @@
+include: "inputs/condense.smk"
+
+
 rule condense:
     input:
         unpack(get_condense_input),

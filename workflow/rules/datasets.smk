@@ -1,5 +1,9 @@
 import time
 
+
+include: "inputs/datasets.smk"
+
+
 # Manifests written after this moment were extracted by this run: their summaries (videos
 # ok / skipped by reason) are printed to the console when the run ends, failed or not.
 WORKFLOW_START = time.time()
@@ -67,4 +71,4 @@ rule extract_frames:
 
 rule all_frames:
     input:
-        get_all_frames(),
+        expand(FRAME_STORE, dataset=DATASETS),

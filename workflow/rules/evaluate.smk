@@ -1,3 +1,6 @@
+include: "inputs/evaluate.smk"
+
+
 rule evaluate:
     input:
         unpack(get_eval_input),
@@ -35,13 +38,11 @@ use rule evaluate as evaluate_full with:
     params:
         settings=get_full_settings,
         teacher_arch=get_full_teacher_arch,
-        model_options=get_arch_options,
-        clip=get_clip,
         protocol="full",
-        seeds=get_full_seeds,
-        code=code_version("evaluate"),
+        seeds=PLAN.evaluation["seeds"],
 
 
+# the evaluation of a main-grid set with another network, under the common protocol
 use rule evaluate as cross_arch with:
     output:
         CROSS_ARCH,
@@ -50,13 +51,7 @@ use rule evaluate as cross_arch with:
     benchmark:
         BENCHMARKS["cross_arch"]
     params:
-        settings=get_eval_settings,
-        teacher_arch=get_eval_teacher_arch,
-        model_options=get_arch_options,
-        clip=get_clip,
-        protocol=get_eval_protocol,
-        seeds=get_cross_arch_seeds,
-        code=code_version("evaluate"),
+        seeds=PLAN.cross_arch_seeds(),
 
 
 rule diversity:
@@ -74,8 +69,8 @@ rule diversity:
     resources:
         gpu=1,
     params:
-        settings=get_diversity_settings,
-        arch=diversity_arch() if DIVERSITY else None,
+        settings=PLAN.diversity_settings() if PLAN.diversity else None,
+        arch=PLAN.diversity_arch() if PLAN.diversity else None,
         sets=get_diversity_sets,
         clip=get_clip,
         seed=config["seed"],

@@ -1,3 +1,6 @@
+include: "inputs/pretrain.smk"
+
+
 rule teacher:
     input:
         store=frame_store,
@@ -49,7 +52,7 @@ rule experts:
 rule diffusion:
     input:
         store=frame_store,
-        teacher=lambda wc: f"{teacher_stem(wc.dataset)}.safetensors",
+        teacher=lambda wc: teacher_weights(wc.dataset, PLAN.teacher_arch),
     output:
         model=directory(DIFFUSION),
         meta=f"{DIFFUSION}.json",
@@ -62,7 +65,7 @@ rule diffusion:
     resources:
         gpu=1,
     params:
-        settings=get_diffusion_settings,
+        settings=config.get("diffusion", {}),
         clip=get_clip,
         seed=config["seed"],
         code=code_version("diffusion"),
@@ -85,8 +88,8 @@ rule interpolator:
     resources:
         gpu=1,
     params:
-        options=get_interpolator_model,
-        training=get_interpolator_training,
+        options=config.get("interpolator", {}).get("model", {}),
+        training=config.get("interpolator", {}).get("training", {}),
         clip=get_clip,
         seed=config["seed"],
         code=code_version("interpolator"),

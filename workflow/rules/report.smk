@@ -1,6 +1,9 @@
 report: "../report/workflow.rst"
 
 
+include: "inputs/report.smk"
+
+
 localrules:
     table_html,
     accuracy_plot,
@@ -25,7 +28,7 @@ rule table_html:
     benchmark:
         "benchmarks/table_html/{table}.tsv"
     wildcard_constraints:
-        table="|".join(report_tables()),
+        table="|".join(PLAN.tables()),
     conda:
         "../../envs/vidcond.yaml"
     params:

@@ -1,3 +1,6 @@
+include: "inputs/tables.smk"
+
+
 localrules:
     dataset_table,
     main_table,
@@ -14,7 +17,7 @@ localrules:
 
 rule dataset_table:
     input:
-        manifests=expand("results/frames/{dataset}/manifest.parquet", dataset=DATASETS),
+        manifests=expand(FRAME_STORE, dataset=DATASETS),
         metas=expand("results/frames/{dataset}/store.json", dataset=DATASETS),
     output:
         "results/datasets.parquet",
@@ -31,7 +34,7 @@ rule dataset_table:
 
 rule main_table:
     input:
-        rows=get_eval_targets(),
+        rows=EVAL_TARGETS,
         datasets="results/datasets.parquet",
     output:
         "results/main.parquet",
@@ -47,8 +50,8 @@ rule main_table:
 
 rule cross_arch_table:
     input:
-        rows=get_cross_arch_targets(),
-        main=get_eval_targets(),
+        rows=outputs(PLAN.cross_arch_jobs()),
+        main=EVAL_TARGETS,
     output:
         "results/cross_arch.parquet",
     log:
@@ -63,7 +66,7 @@ rule cross_arch_table:
 
 rule runs_table:
     input:
-        get_run_benchmarks(),
+        outputs(PLAN.run_jobs(), BENCHMARKS),
     output:
         "results/runs.parquet",
     log:
@@ -78,8 +81,12 @@ rule runs_table:
 
 rule kd_table:
     input:
-        rows=get_kd_targets(),
-        teachers=get_kd_teacher_metas() if KD else [],
+        rows=KD_TARGETS,
+        teachers=(
+            [f"{TEACHER.format(dataset=d, arch=PLAN.kd['teacher'])}.json" for d in DATASETS]
+            if PLAN.kd
+            else []
+        ),
     output:
         "results/kd.parquet",
     log:
@@ -88,8 +95,8 @@ rule kd_table:
         "../../envs/vidcond.yaml"
     params:
         datasets=list(DATASETS),
-        teacher=KD["teacher"] if KD else None,
-        methods=list(KD["methods"]) if KD else [],
+        teacher=PLAN.kd["teacher"] if PLAN.kd else None,
+        methods=list(PLAN.kd["methods"]) if PLAN.kd else [],
         code=code_version("kd_table"),
     script:
         "../scripts/kd_table.py"
@@ -97,7 +104,7 @@ rule kd_table:
 
 rule kd_ablation_table:
     input:
-        rows=get_kd_ablation_targets(),
+        rows=KD_ABLATION_TARGETS,
     output:
         "results/kd_ablation.parquet",
     log:
@@ -105,7 +112,7 @@ rule kd_ablation_table:
     conda:
         "../../envs/vidcond.yaml"
     params:
-        grid=kd_ablation_grid() if KD else {},
+        grid=PLAN.kd_ablation_grid() if PLAN.kd else {},
         code=code_version("kd_ablation_table"),
     script:
         "../scripts/kd_ablation_table.py"
@@ -113,7 +120,7 @@ rule kd_ablation_table:
 
 rule labels_table:
     input:
-        rows=get_labels_ablation_targets(),
+        rows=LABELS_TARGETS,
     output:
         "results/labels.parquet",
     log:
@@ -136,7 +143,7 @@ rule static_dynamic_table:
     conda:
         "../../envs/vidcond.yaml"
     params:
-        runs=static_dynamic_runs() if SD_ABLATION else [],
+        runs=PLAN.static_dynamic_runs(),
         clip_frames={d: DATASETS[d]["clip"]["num_frames"] for d in DATASETS},
         code=code_version("static_dynamic_table"),
     script:
@@ -153,7 +160,7 @@ rule temporal_table:
     conda:
         "../../envs/vidcond.yaml"
     params:
-        runs=temporal_runs(),
+        runs=PLAN.temporal_runs(),
         code=code_version("temporal_table"),
     script:
         "../scripts/temporal_table.py"
@@ -161,7 +168,7 @@ rule temporal_table:
 
 rule diversity_table:
     input:
-        rows=get_diversity_targets(),
+        rows=outputs(PLAN.diversity_jobs()),
     output:
         "results/diversity.parquet",
     log:
@@ -176,10 +183,10 @@ rule diversity_table:
 
 rule claims_table:
     input:
-        main=get_eval_targets(),
-        labels=get_labels_ablation_targets(),
-        kd=get_kd_targets() + get_kd_ablation_targets() if KD else [],
-        covered=get_diversity_covered(),
+        main=EVAL_TARGETS,
+        labels=LABELS_TARGETS,
+        kd=KD_TARGETS + KD_ABLATION_TARGETS,
+        covered=DIVERSITY_COVERED_TARGETS,
     output:
         "results/claims.parquet",
     log:
@@ -187,7 +194,7 @@ rule claims_table:
     conda:
         "../../envs/vidcond.yaml"
     params:
-        datasets=[wc["dataset"] for _, wc in _diversity_jobs()],
-        kinds={m: method_kind(m) for m in METHOD_ENTRIES},
+        datasets=[wc["dataset"] for _, wc in PLAN.diversity_jobs()],
+        kinds={m: PLAN.method_kind(m) for m in PLAN.entries},
     script:
         "../scripts/claims_table.py"

@@ -64,6 +64,11 @@ def check_params(kind: str, params: dict) -> Params:
     return cls.params_class.from_dict({k: v for k, v in params.items() if k not in RESERVED_KEYS})
 
 
+def static_dynamic_bases() -> dict[str, str]:
+    """+SD kind -> the kind whose objective it applies to static/dynamic memories."""
+    return {kind: METHODS[kind].base.name for kind in method_kinds() if getattr(METHODS[kind], "base", None)}
+
+
 def requirements(kind: str, params: dict) -> tuple[str, ...]:
     """The inputs a condensation of ``kind`` with ``params`` reads (teacher, experts, ...)."""
     return method_class(kind).requirements(check_params(kind, params))

@@ -22,9 +22,11 @@ from ..models import VideoModel, build_model
 
 METHODS: dict[str, type["Method"]] = {}
 # Keys of a method's config entry that configure the workflow, not the method.
-RESERVED_KEYS = ("kind", "requires", "ipcs", "evaluation", "by_dataset", "by_ipc")
+RESERVED_KEYS = ("kind", "ipcs", "evaluation", "by_dataset", "by_ipc")
 # The inputs a method may require, each built by its own rule before condensation.
 REQUIREMENT_KINDS = ("teacher", "teachers", "experts", "static", "interpolator", "diffusion")
+# How a method builds its set: picks real clips, optimises synthetic ones, or generates them.
+FAMILIES = ("selection", "distillation", "diffusion")
 
 
 def register_method(cls: type["Method"]) -> type["Method"]:
@@ -33,6 +35,11 @@ def register_method(cls: type["Method"]) -> type["Method"]:
     for attr in ("name", "params_class", "tiny_params"):
         if attr not in vars(cls):
             raise TypeError(f"method {cls.__name__} declares no `{attr}`")
+    for attr in ("family", "paper_protocol"):
+        if not hasattr(cls, attr):
+            raise TypeError(f"method {cls.__name__} declares no `{attr}` (nor does a base class)")
+    if cls.family not in FAMILIES:
+        raise TypeError(f"method {cls.__name__}: family {cls.family!r} is not one of {FAMILIES}")
     if not (isinstance(cls.params_class, type) and issubclass(cls.params_class, Params)):
         raise TypeError(f"method {cls.name}: params_class must be a Params dataclass")
     unknown = set(cls.needs) - set(REQUIREMENT_KINDS)
@@ -220,7 +227,7 @@ class CondenseContext:
 
     def require(self, name: str) -> str:
         if name not in self.inputs:
-            raise ValueError(f"method needs input {name!r}; add it to the method's `requires` in the config")
+            raise ValueError(f"method needs input {name!r}; declare it in the method class's `requirements`")
         return self.inputs[name]
 
     def clips(self, videos: pd.DataFrame, rng: np.random.Generator | None = None) -> torch.Tensor:
@@ -246,12 +253,16 @@ class Method(ABC):
     """A condensation method. A subclass declares its ``name``, its hyperparameters
     (``params_class``), tiny values of them that make a test run take seconds
     (``tiny_params``, checked by tests/test_method_contract.py) and the inputs it requires
-    (``needs``, or :meth:`requirements` when they depend on the hyperparameters)."""
+    (``needs``, or :meth:`requirements` when they depend on the hyperparameters), and
+    where it comes from: its ``family`` and the evaluation protocol of its paper
+    (``paper_protocol``, a preset of `evaluation.protocols`), usually from its base class."""
 
     name: ClassVar[str]
     params_class: ClassVar[type[Params]]
     tiny_params: ClassVar[dict]
     needs: ClassVar[tuple[str, ...]] = ()
+    family: ClassVar[str]  # one of FAMILIES
+    paper_protocol: ClassVar[str]  # dancing | videodc | gvd
 
     @classmethod
     def requirements(cls, params: Params) -> tuple[str, ...]:

@@ -154,6 +154,7 @@ def correctly_classified_clips(
 @register_method
 class DATM(MTT):
     name = "datm"
+    paper_protocol = "videodc"  # Video-DC's DATM
     params_class = DATMParams
     objective_class = DATMObjective
     tiny_params = {"iterations": 2, "syn_steps": 2, "current_max_start_epoch": 1, "max_start_epoch": 1, "batch_syn": 0}

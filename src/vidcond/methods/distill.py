@@ -290,6 +290,8 @@ class DistillationMethod(Method):
     the labels and the objective's outputs. A method supplies ``objective_class``, its
     ``params_class`` and the videos' optimizer settings (:meth:`video_optimizer`)."""
 
+    family, paper_protocol = "distillation", "dancing"
+
     objective_class: ClassVar[type[MatchingObjective]]
     # Salt of the initial videos' generator, ctx.rng(*init_salt) (fixed per method: changing
     # it changes every set the method makes).

@@ -240,6 +240,7 @@ class EDCObjective(MatchingObjective):
 @register_method
 class EDC(DistillationMethod):
     name = "edc"
+    paper_protocol = "videodc"
     params_class = EDCParams
     objective_class = EDCObjective
     needs = ("teachers",)

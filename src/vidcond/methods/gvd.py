@@ -1,6 +1,6 @@
 """`gvd`, `gvd_naive`, `gvd_knoise`: condensation by a video diffusion model (GVD paper).
 
-All three read the model of the ``diffusion`` stage (``requires: [diffusion]``) and
+All three read the model of the ``diffusion`` stage (requirement ``diffusion``) and
 generate per class with one denoising loop (:func:`vidcond.gvd.sample`):
 
 * ``gvd``: guidance towards the k-means centroids of the class's training latents, with
@@ -76,6 +76,7 @@ class DiffusionMethod(Method):
     latent and the guidance of a batch."""
 
     needs = ("diffusion",)
+    family, paper_protocol = "diffusion", "gvd"
 
     def settings(self, ctx: CondenseContext) -> DiffusionParams:
         params = self.params_class.of(ctx.params)

@@ -12,6 +12,7 @@ from .selection import FeatureSelectionParams, herding_order, select_by_features
 @register_method
 class Herding(Method):
     name, params_class, needs = "herding", FeatureSelectionParams, ("teacher",)
+    family, paper_protocol = "selection", "dancing"
     tiny_params: dict = {}  # one teacher pass over the 3 videos per class, already seconds
 
     def condense(self, ctx: CondenseContext) -> Condensed:

@@ -14,6 +14,7 @@ from .selection import FeatureSelectionParams, kcenter_order, select_by_features
 @register_method
 class KCenter(Method):
     name, params_class, needs = "kcenter", FeatureSelectionParams, ("teacher",)
+    family, paper_protocol = "selection", "dancing"
     tiny_params: dict = {}
 
     def condense(self, ctx: CondenseContext) -> Condensed:

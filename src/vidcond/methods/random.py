@@ -11,6 +11,7 @@ from .base import Condensed, CondenseContext, Method, NoParams, register_method
 @register_method
 class RandomSelection(Method):
     name, params_class, tiny_params = "random", NoParams, {}
+    family, paper_protocol = "selection", "dancing"
 
     def condense(self, ctx: CondenseContext) -> Condensed:
         rng = ctx.rng()

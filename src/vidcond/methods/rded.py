@@ -61,6 +61,7 @@ class RDEDParams(Params):
 @register_method
 class RDED(Method):
     name, params_class, needs = "rded", RDEDParams, ("teacher",)
+    family, paper_protocol = "selection", "videodc"
     tiny_params = {"mipc": 3, "num_crop": 2}
 
     def condense(self, ctx: CondenseContext) -> Condensed:

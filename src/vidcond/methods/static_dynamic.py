@@ -207,6 +207,7 @@ class StaticDynamicMethod(Method):
     base's plus :class:`StaticDynamicParams`, its requirements ``static`` plus the base's."""
 
     base: ClassVar[type[DistillationMethod]]
+    family, paper_protocol = "distillation", "dancing"
 
     @classmethod
     def requirements(cls, params) -> tuple[str, ...]:
