@@ -21,7 +21,9 @@ def get_kd_student_input(wildcards):
     """The pretrained student a kd job starts from (none for `scratch` runs)."""
     if not PLAN.kd_starts_pretrained(wildcards.setting):
         return {}
-    return {"student": f"{STUDENT.format(dataset=wildcards.dataset, arch=PLAN.kd['student'])}.safetensors"}
+    return {
+        "student": f"{STUDENT.format(dataset=wildcards.dataset, arch=PLAN.kd['student'])}.safetensors"
+    }
 
 
 def get_student_target(wildcards):
