@@ -133,9 +133,10 @@ def summarise(point, vanilla: dict, sakd: dict, mean_ci95, paired_difference) ->
     diff, d_low, d_high, _ = paired_difference(s, v)
     v_seconds = sum(row["train_seconds"] for row in vanilla.values()) / len(vanilla)
     s_seconds = sum(row["train_seconds"] for row in sakd.values()) / len(sakd)
+    score_seconds = sum(row["score_seconds"] for row in sakd.values()) / len(sakd)
     return {"point": point, "v_mean": v_mean, "v_low": v_low, "v_high": v_high, "s_mean": s_mean, "s_low": s_low,
             "s_high": s_high, "diff": diff, "d_low": d_low, "d_high": d_high, "v_seconds": v_seconds,
-            "s_seconds": s_seconds, "ratio": s_seconds / v_seconds,
+            "s_seconds": s_seconds, "score_seconds": score_seconds, "ratio": s_seconds / v_seconds,
             "steps": (next(iter(vanilla.values()))["steps"], next(iter(sakd.values()))["steps"])}
 
 
@@ -147,7 +148,7 @@ def line(r: dict) -> str:
     return (f"E{epochs:3d} B{batch:2d} lr {lr:<5g} every {every:2d} | vanilla {pct(r['v_mean'])} [{pct(r['v_low'])},"
             f"{pct(r['v_high'])}]  SAKD {pct(r['s_mean'])} [{pct(r['s_low'])},{pct(r['s_high'])}]  SAKD−vanilla "
             f"{pct(r['diff'])} [{pct(r['d_low'])},{pct(r['d_high'])}] | {r['v_seconds']:5.1f} s vs {r['s_seconds']:5.1f} s"
-            f" ratio {r['ratio']:.2f} | steps {r['steps'][0]}/{r['steps'][1]}")
+            f" (scoring {r['score_seconds']:4.1f} s) ratio {r['ratio']:.2f} | steps {r['steps'][0]}/{r['steps'][1]}")
 
 
 if __name__ == "__main__":
