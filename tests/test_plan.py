@@ -387,3 +387,10 @@ def test_the_planner_grid_matches_the_saved_default_dry_run():
 def test_the_dry_run_plans_the_saved_jobs(tmp_path, name):
     """Every job (rule, outputs, inputs) of the dry run, as saved before the planner."""
     assert planned_jobs(tmp_path, name) == saved_jobs(name)
+
+
+def test_random_is_evaluated_under_a_papers_protocol_only_where_it_is_compared():
+    plan = plan_of(embedded_config())
+    random = {(j.wildcards["ipc"], j.wildcards["protocol"]) for j in plan.eval_jobs() if j.wildcards.get("method") == "random"}
+    # the common protocol at both IPCs; videodc where RDED/DATM/EDC are (IPC 1), gvd where GVD is (IPC 5)
+    assert random == {(1, "dancing"), (5, "dancing"), (1, "videodc"), (5, "gvd")}

@@ -30,7 +30,7 @@ from vidcond.config_checks import ConfigError, first_of, reference_problems
 from vidcond.data.splits import validation_count
 from vidcond.methods.base import RESERVED_KEYS
 from vidcond.methods.distill import TemporalParams
-from vidcond.protocols import evaluation_protocols
+from vidcond.protocols import REFERENCE, evaluation_protocols
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 # The options of a temporal grid point, with their defaults.
@@ -594,12 +594,26 @@ class Plan:
         ]
 
     def eval_jobs(self) -> list[Job]:
-        """Every main-grid set under each of its protocols, and the full training sets."""
+        """Every main-grid set under each of its protocols, and the full training sets. The
+        reference (random) is evaluated under a paper's protocol only at the IPCs where
+        another method is, the sets it is paired with."""
         arch = self.evaluation["arch"]
-        jobs = [
-            Job("evaluate", {**wc, "arch": arch, "protocol": p, "variant": "default"})
+        grid = [
+            {**wc, "arch": arch, "protocol": p, "variant": "default"}
             for _, wc in self.condense_jobs()
             for p in self.method_protocols[wc["method"]]
+        ]
+        compared = {
+            (wc["dataset"], wc["ipc"], wc["protocol"])
+            for wc in grid
+            if self.method_kind(wc["method"]) != REFERENCE
+        }
+        jobs = [
+            Job("evaluate", wc)
+            for wc in grid
+            if self.method_kind(wc["method"]) != REFERENCE
+            or wc["protocol"] == self.common_protocol
+            or (wc["dataset"], wc["ipc"], wc["protocol"]) in compared
         ]
         return jobs + [Job("evaluate_full", {"dataset": d, "arch": arch}) for d in self.datasets]
 
