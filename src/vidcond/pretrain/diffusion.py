@@ -41,7 +41,7 @@ from diffusers.models.unets.unet_3d_condition import UNet3DConditionOutput
 from torch import nn
 from tqdm import tqdm
 
-from ..checkpoint import Checkpointer
+from ..checkpoint import Checkpointer, TrainingState
 from ..data.framestore import FrameStore
 from ..data.sampling import clip_span, fitting_stride, random_clip, to_clip_tensor
 from ..io import write_json
@@ -598,32 +598,16 @@ def _train_steps(model, modules, data: TrainingClips, opts: DiffusionSettings, s
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / 50) * 0.5 * (1 + math.cos(math.pi * s / opts.steps)))
     rng = np.random.default_rng([seed, 17])
     generator = torch.Generator().manual_seed(seed)
-    state = {"step": 0, "losses": []}
+    modules_by_name = {f"module{i}": m for i, m in enumerate(modules)}
+    training = TrainingState(optimizer=optimizer, schedule=schedule, rng=rng, generator=generator, **modules_by_name)
     ckpt = Checkpointer(work_dir, opts.checkpoint_every)
-    saved = ckpt.load()
-    if saved is not None:
-        for module, weights in zip(modules, saved["modules"]):
-            module.load_state_dict(weights)
-        optimizer.load_state_dict(saved["optimizer"])
-        schedule.load_state_dict(saved["schedule"])
-        rng.bit_generator.state = saved["rng"]
-        generator.set_state(saved["generator"])
-        state = {"step": saved["step"], "losses": list(saved["losses"])}
-        print(f"resumed from step {state['step']}")
-
-    def snapshot(step):
-        return {
-            "step": step,
-            "losses": list(state["losses"]),
-            "modules": [m.state_dict() for m in modules],
-            "optimizer": optimizer.state_dict(),
-            "schedule": schedule.state_dict(),
-            "rng": rng.bit_generator.state,
-            "generator": generator.get_state(),
-        }
+    start, saved = ckpt.resume(training, {"losses": []})
+    losses = list(saved["losses"])
+    if start:
+        print(f"resumed from step {start}")
 
     with ckpt.handle_sigterm():
-        bar = tqdm(range(state["step"], opts.steps), initial=state["step"], total=opts.steps, desc="diffusion", disable=not progress, mininterval=5)
+        bar = tqdm(range(start, opts.steps), initial=start, total=opts.steps, desc="diffusion", disable=not progress, mininterval=5)
         for step in bar:
             clips, labels = data.batch(opts.batch_size, rng)
             loss = denoising_loss(model, clips, labels, opts.class_dropout, generator)
@@ -632,12 +616,12 @@ def _train_steps(model, modules, data: TrainingClips, opts: DiffusionSettings, s
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
             schedule.step()
-            state["losses"].append(loss.item())
+            losses.append(loss.item())
             bar.set_postfix(loss=f"{loss.item():.4f}")
-            ckpt.step(step + 1, lambda: snapshot(step + 1))
+            ckpt.step(step + 1, training, {"losses": losses})
     for module in modules:
         module.eval().requires_grad_(False)
-    return state["losses"]
+    return losses
 
 
 def write_model_dir(out_dir: Path, model: VideoDiffusion, spec: dict) -> None:
