@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import Condensed, CondenseContext, Method, register_method
-from .distill import DistillLoop, MatchingObjective, RealSampler, init_synthetic
+from .distill import PIXEL_RANGE, DistillLoop, MatchingObjective, RealSampler, init_synthetic
 
 
 def layer_cosine_distance(real_grad: torch.Tensor, syn_grad: torch.Tensor) -> torch.Tensor:
@@ -104,6 +104,8 @@ class StaticDC(Method):
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                with torch.no_grad():
+                    frames.clamp_(*PIXEL_RANGE)
                 total += loss.item()
                 if step < outer - 1:
                     objective.train_network(frames, labels, inner)

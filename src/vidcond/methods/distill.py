@@ -31,6 +31,10 @@ from ..condensed import INTERPOLATIONS, duplicate_frames, interpolate_frames
 from ..data.sampling import random_clip, to_clip_tensor
 from .base import CondenseContext
 
+# The range of the clips `to_clip_tensor` makes (uint8 / 255), which every pixel-space
+# method keeps its learnable pixels in after each step.
+PIXEL_RANGE = (0.0, 1.0)
+
 
 class RealSampler:
     """Random real clips of one class, from the training split of the frame store.
@@ -151,10 +155,16 @@ class MatchingObjective(ABC):
         """Tensors the condensed set stores besides the videos (``syn_lr``, ``soft_labels``)."""
         return {}
 
+    def output_meta(self) -> dict:
+        """Sidecar entries that say what the outputs are (e.g. ``soft_label_kind``)."""
+        return {}
+
 
 def distill_videos(ctx: CondenseContext, objective: MatchingObjective, videos: torch.Tensor, labels: torch.Tensor, *, iterations: int, lr: float, optimizer: str = "sgd", momentum: float = 0.5, checkpoint_every: int = 50, desc: str = "distill", expand: Callable[[torch.Tensor], torch.Tensor] | None = None, stats: dict | None = None) -> list[float]:
     """Optimise the learnable ``videos`` (updated in place) under ``objective``; the
     objective's own learnable tensors join the same optimizer with their group settings.
+    After every step the pixels are clamped to :data:`PIXEL_RANGE` (the set stays a
+    video of valid pixels, as EDC's and DC's official loops keep theirs).
     ``expand`` maps the learnable tensor to the clips the objective sees (e.g.
     :meth:`Temporal.expand` for ``n_syn`` frames). Returns the losses; ``stats``, when
     given, receives ``seconds_per_iteration`` of the iterations this process ran."""
@@ -171,6 +181,8 @@ def distill_videos(ctx: CondenseContext, objective: MatchingObjective, videos: t
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        with torch.no_grad():
+            videos.clamp_(*PIXEL_RANGE)
         return loss.item()
 
     state = {"videos": videos, "optimizer": opt, **objective.state()}

@@ -11,8 +11,10 @@ optimised so that their statistics match, in both forms of the video study's app
 
 summed over layers (the first weighted ``first_layer_weight``) and weighted
 ``stat_weight`` beside the teacher's cross-entropy on the synthetic clips, one teacher per
-iteration in turn as the official code, each clip randomly resized-cropped. At the end the
-clips are relabelled: their soft labels are the teachers' mean logits.
+iteration in turn as the official code, each clip randomly resized-cropped; the pixels stay
+in [0, 1] after every step. The set is relabelled per augmented view as EDC's FKD-style
+relabelling: the sidecar says ``relabel: per_view``, and the evaluator's teacher labels every
+augmented batch (in label mode ``soft`` as in ``multi_soft``).
 """
 
 from __future__ import annotations
@@ -204,17 +206,6 @@ class EDCObjective(MatchingObjective):
         stats = statistics_loss(features, labels, self.real[m], self.prior, self.alpha, weights)
         return self.ce_weight * F.cross_entropy(logits, labels) + self.stat_weight * stats
 
-    @torch.no_grad()
-    def relabel(self, videos: torch.Tensor, batch: int = 64) -> torch.Tensor:
-        """Soft labels: the teachers' mean logits of the un-augmented clips."""
-        chunks = [videos[i : i + batch] for i in range(0, len(videos), batch)]
-        return (
-            torch.stack([torch.cat([tap(c)[0] for c in chunks]) for tap in self.taps])
-            .mean(0)
-            .float()
-            .cpu()
-        )
-
 
 @register_method
 class EDC(Method):
@@ -236,12 +227,9 @@ class EDC(Method):
             checkpoint_every=int(p.get("checkpoint_every", 50)),
             desc="edc",
         )
-        with torch.no_grad():
-            videos.clamp_(0, 1)  # the official code keeps pixels in range after every step
+        # EDC relabels every augmented view (FKD-style): no static soft label per clip; the
+        # evaluator's teacher labels each augmented batch (`relabel: per_view`)
         return Condensed(
-            {
-                "videos": videos.detach().cpu().to(torch.float16),
-                "labels": labels.cpu(),
-                "soft_labels": objective.relabel(videos.detach()),
-            }
+            {"videos": videos.detach().cpu().to(torch.float16), "labels": labels.cpu()},
+            {"relabel": "per_view"},
         )

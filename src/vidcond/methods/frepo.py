@@ -150,6 +150,10 @@ class FRePoObjective(MatchingObjective):
     def outputs(self) -> dict[str, torch.Tensor]:
         return {"soft_labels": self.soft_labels.detach().float().cpu()} if self.learn_label else {}
 
+    def output_meta(self) -> dict:
+        # the learned labels are KRR / MSE regression targets (centred one-hot scale), not logits
+        return {"soft_label_kind": "regression_targets"} if self.learn_label else {}
+
 
 @register_method
 class FRePo(Method):
@@ -176,4 +180,4 @@ class FRePo(Method):
             "labels": labels.cpu(),
             **objective.outputs(),
         }
-        return Condensed(tensors)
+        return Condensed(tensors, objective.output_meta())
