@@ -109,6 +109,10 @@ class DATMObjective(MTTObjective):
     def outputs(self) -> dict[str, torch.Tensor]:
         return {**super().outputs(), "soft_labels": self.soft_labels.detach().float().cpu()}
 
+    def output_meta(self) -> dict:
+        # learned with the set: DATM's protocol (Video-DC's val.py) trains on them
+        return {"soft_label_kind": "learned_logits"}
+
 
 def correctly_classified_clips(
     ctx: CondenseContext, objective: DATMObjective, rng: np.random.Generator, candidates: int = 0

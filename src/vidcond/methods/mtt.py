@@ -255,5 +255,6 @@ class MTT(Method):
         meta = {
             "final_loss": losses[-1] if losses else None,
             "mean_loss_last10": float(np.mean(losses[-10:])) if losses else None,
+            **objective.output_meta(),
         }
         return Condensed(tensors, meta)
