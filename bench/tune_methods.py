@@ -74,7 +74,7 @@ def evaluate(config: dict, results: Path, stem: Path, method: str, seeds: list[i
 def condense(config: dict, results: Path, experts: Path, out: Path, method: str, cell: dict) -> tuple[Path, float]:
     entry = config["methods"][method]
     params = method_params(config, method, 1, cell)
-    tag = "_".join(f"{k}{v:g}" for k, v in cell.items())
+    tag = "_".join(f"{k}{v:g}" for k, v in cell.items()).replace(".", "p")  # no dot: stems take suffixes
     stem = out / method / f"ipc1_{tag}"
     inputs = {"experts": str(experts), "teacher": str(results / "teachers" / DATASET / config["teacher"]["arch"])}
     for arch in params.get("condensation_models", []):

@@ -293,3 +293,28 @@ def test_datm_learned_labels_replace_the_teacher_in_multi_soft_mode(tmp_path, mo
     teacher = RecordingTeacher(k)
     received = _run(source, "multi_soft", "kl", teacher, k, monkeypatch)
     assert not teacher.seen and all(any(torch.equal(s[0], row) for row in learned) for s in received)
+
+
+def test_datm_init_asks_the_expert_about_mixed_class_batches(tiny_store, expert_stem):
+    """A batch-norm expert on a batch of one class runs on that class's statistics (15 % vs
+    89 % top-1 for the embedded default's expert 0): the candidates go in shuffled together."""
+    from vidcond.methods.datm import DATMObjective, correctly_classified_clips
+
+    params = {"syn_steps": 2, "max_start_epoch": 2, "current_max_start_epoch": 1}
+    ctx = make_ctx(tiny_store, params, {"experts": str(expert_stem)})
+    objective = DATMObjective(ctx, np.random.default_rng(0))
+    sampler, rng = RealSampler(ctx), np.random.default_rng(5)
+    pools = [sampler.clips(c, len(sampler.by_class[c]), rng) for c in range(ctx.num_classes)]
+    class_of = {round(float(clip.sum()), 3): c for c, pool in enumerate(pools) for clip in pool}
+    batches = []
+
+    def expert_logits(videos, expert):
+        batches.append([class_of[round(float(v.sum()), 3)] for v in videos])
+        truth = torch.tensor(batches[-1])
+        return F.one_hot(truth, ctx.num_classes).float() * 5  # right on every clip
+
+    objective.expert_logits = expert_logits
+    videos, labels = correctly_classified_clips(ctx, objective, np.random.default_rng(5))
+    assert len(batches) == 1 and sorted(batches[0]) == sorted(c for c, p in enumerate(pools) for _ in p)
+    assert batches[0] != sorted(batches[0])  # shuffled, not class by class
+    assert [class_of[round(float(v.sum()), 3)] for v in videos.detach()] == labels.tolist()
