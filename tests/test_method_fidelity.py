@@ -163,7 +163,8 @@ def test_mtt_starting_loss_is_below_one_on_a_hand_built_expert_pair(tiny_store, 
     """The pair: θ*_t a fresh network, θ*_{t+1} one epoch of full-batch SGD of it at the experts'
     lr on every training clip of the real split (the direction the real data pulls). A student
     started at θ*_t that takes the configured steps on real-initialised clips at syn_lr_init
-    (below the experts' lr, as the embedded default) must move toward θ*_{t+1}: loss < 1."""
+    (below the experts' lr, as the embedded default) moves toward θ*_{t+1}: the mean over 8
+    initial draws is below 1 (0.91 here; single draws on 4 tiny clips scatter, 0.53-1.42)."""
     ctx = make_ctx(tiny_store, {"syn_steps": 5, "max_start_epoch": 1, "syn_lr_init": 0.01}, {"experts": str(expert_stem)})
     objective = MTTObjective(ctx, np.random.default_rng(0))
     torch.manual_seed(1)
@@ -178,11 +179,18 @@ def test_mtt_starting_loss_is_below_one_on_a_hand_built_expert_pair(tiny_store, 
         grads = torch.autograd.grad(loss, list(net.parameters()))
         target = target - objective.bank.lr * torch.cat([g.flatten() for g in grads])
     objective.bank.snapshot = lambda expert, epoch, device=None: start if epoch == 0 else target.detach()
-    losses = []
-    for seed in range(3):
-        videos, labels = init_synthetic(ctx, "real", np.random.default_rng(seed))
-        losses.append(objective.loss(videos, labels, 0).item())
-    assert max(losses) < 1
+
+    def mean_start_loss():
+        losses = []
+        for seed in range(8):
+            videos, labels = init_synthetic(ctx, "real", np.random.default_rng(seed))
+            losses.append(objective.loss(videos, labels, 0).item())
+        return np.mean(losses)
+
+    assert mean_start_loss() < 1
+    with torch.no_grad():  # at the experts' own lr the student overshoots (the review's 1.2-1.8)
+        objective.lr_value.fill_(objective.bank.lr)
+    assert mean_start_loss() > 1
 
 
 # ------------------------------------------------------------ +SD
@@ -318,3 +326,15 @@ def test_datm_init_asks_the_expert_about_mixed_class_batches(tiny_store, expert_
     assert len(batches) == 1 and sorted(batches[0]) == sorted(c for c, p in enumerate(pools) for _ in p)
     assert batches[0] != sorted(batches[0])  # shuffled, not class by class
     assert [class_of[round(float(v.sum()), 3)] for v in videos.detach()] == labels.tolist()
+
+
+def test_real_initialisation_starts_from_the_random_sets_clips(tiny_store):
+    """A distillation method started from real clips starts from the `random` set of the same
+    seed, so that its paired difference to `random` is what the distillation changed."""
+    ctx = make_ctx(tiny_store, {})
+    random_set = get_method("random").condense(ctx).tensors
+    videos, labels = init_synthetic(ctx, "real", ctx.rng())
+    assert torch.equal(videos.detach(), random_set["videos"].float() / 255)
+    assert torch.equal(labels, random_set["labels"])
+    frames, _ = init_synthetic(ctx, "real", ctx.rng(), num_frames=1)  # Static-DC: their first frames
+    assert torch.equal(frames.detach(), videos.detach()[:, :1])

@@ -30,6 +30,7 @@ from ..checkpoint import Checkpointer, TrainingState
 from ..condensed import INTERPOLATIONS, duplicate_frames, interpolate_frames
 from ..data.sampling import random_clip, to_clip_tensor
 from .base import CondenseContext
+from .random import random_real_clips
 
 # The range of the clips `to_clip_tensor` makes (uint8 / 255), which every pixel-space
 # method keeps its learnable pixels in after each step.
@@ -79,14 +80,17 @@ class RealSampler:
 def init_synthetic(ctx: CondenseContext, init: str, rng: np.random.Generator, num_frames: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Learnable synthetic videos [K * IPC, T, C, H, W] (class-major) and their labels.
 
-    ``init="real"`` starts from distinct random real clips of each class; ``"noise"`` from
-    Gaussian noise around mid-grey.
+    ``init="real"`` starts from distinct random real clips of each class, drawn as the
+    `random` method draws its set: with the job's ``ctx.rng()`` they are that set's clips
+    (``num_frames`` < the clip length keeps evenly spaced frames of them), so that a
+    method's paired difference to `random` measures what the distillation changed rather
+    than which clips were drawn; ``"noise"`` from Gaussian noise around mid-grey.
     """
     num_frames = num_frames or ctx.clip["num_frames"]
     labels = torch.arange(ctx.num_classes).repeat_interleave(ctx.ipc)
     if init == "real":
-        sampler = RealSampler(ctx)
-        data = torch.cat([sampler.clips(c, ctx.ipc, rng, num_frames) for c in range(ctx.num_classes)])
+        clips, _ = random_real_clips(ctx, rng)
+        data = evenly_spaced_frames(clips, num_frames).to(ctx.device)
     elif init == "noise":
         shape = (len(labels), num_frames, 3, *ctx.store.frame_size)
         data = 0.5 + 0.2 * torch.from_numpy(rng.standard_normal(shape).astype(np.float32)).to(ctx.device)

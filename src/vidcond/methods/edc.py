@@ -214,7 +214,7 @@ class EDC(Method):
     def condense(self, ctx: CondenseContext) -> Condensed:
         p = ctx.params
         torch.manual_seed(ctx.seed)
-        videos, labels = init_synthetic(ctx, "real", ctx.rng(0))
+        videos, labels = init_synthetic(ctx, "real", ctx.rng())
         objective = EDCObjective(ctx, ctx.rng(1))
         distill_videos(
             ctx,

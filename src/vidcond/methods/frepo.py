@@ -162,7 +162,7 @@ class FRePo(Method):
     def condense(self, ctx: CondenseContext) -> Condensed:
         p = ctx.params
         torch.manual_seed(ctx.seed)
-        videos, labels = init_synthetic(ctx, p.get("init", "real"), ctx.rng(0))
+        videos, labels = init_synthetic(ctx, p.get("init", "real"), ctx.rng())
         objective = FRePoObjective(ctx, ctx.rng(1))
         distill_videos(
             ctx,
