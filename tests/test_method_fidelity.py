@@ -338,3 +338,27 @@ def test_real_initialisation_starts_from_the_random_sets_clips(tiny_store):
     assert torch.equal(labels, random_set["labels"])
     frames, _ = init_synthetic(ctx, "real", ctx.rng(), num_frames=1)  # Static-DC: their first frames
     assert torch.equal(frames.detach(), videos.detach()[:, :1])
+
+
+def test_each_evaluation_seed_starts_from_its_own_network(tiny_store_dir, tmp_path):
+    """Seed s trains the same initial network whatever ran before in the process and
+    whichever seeds precede it: the pairing of the paired comparisons."""
+    from vidcond.evaluation import evaluation_rows
+
+    k = 4
+    videos = torch.rand(k, CLIP["num_frames"], 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    save_condensed(tmp_path / "set", {"videos": videos.half(), "labels": torch.arange(k)}, {"ipc": 1, "storage_bytes": 0, "condensation_ratio": 0.0, "config_hash": "x"})
+    settings = {"optimizer": "sgd", "lr": 0.01, "epochs": 2, "batch_size": 4, "labels": "hard", "loss": "ce"}
+
+    def rows(seeds):
+        return evaluation_rows(
+            store_dir=tiny_store_dir, condensed_stem=tmp_path / "set", teacher_stem=None, dataset="tiny", method="m",
+            arch="miniC3D", protocol="p", variant="default", seeds=seeds, settings=settings,
+            model_options={"channels": [4, 4, 4]}, clip=CLIP, split="test", progress=False,
+        )
+
+    torch.manual_seed(123)
+    alone = rows([1])[0]["final_loss"]
+    torch.rand(7)  # other work in the process
+    after_seed0 = rows([0, 1])[1]["final_loss"]
+    assert alone == after_seed0
