@@ -7,8 +7,8 @@ validation split, never the test split.
 Each method of GRID is condensed at IPC 1 (seed 0) once per grid cell (the config entry with
 the cell's values on top) and evaluated under the Dancing protocol (hard labels, CE; the
 config's overrides) on the `val` split with `--seeds`, paired with the `random` set on the
-same seeds. The chosen cell of a method is the cheapest whose mean is within one standard
-error of the best cell's; it is then evaluated again with `--confirm-seeds` (fresh networks,
+same seeds. The chosen cell of a method has the smallest budget (iterations) among the cells
+whose mean is within one standard error of the best cell's, and the best mean of that budget; it is then evaluated again with `--confirm-seeds` (fresh networks,
 so that the figure reported is not the maximum the choice was made on) and its paired
 difference to `random` printed with the 95 % t-interval (`vidcond.stats`).
 
@@ -117,9 +117,13 @@ def main() -> None:
             cells.append({"cell": cell, "stem": stem, "seconds": seconds, "mean": values.mean(), "se": values.std(ddof=1) / np.sqrt(len(values))})
             print(f"{method:>10} {str(cell):>28} {seconds:10.1f} {values.mean():11.1f} {diff:+9.1f}", flush=True)
         best = max(cells, key=lambda c: c["mean"])
-        pick = min((c for c in cells if c["mean"] >= best["mean"] - best["se"]), key=lambda c: c["seconds"])
+        near = [c for c in cells if c["mean"] >= best["mean"] - best["se"]]
+        budget = min(near, key=lambda c: c["seconds"])["cell"].get("iterations")
+        # the smallest budget within one SE of the best; among cells of that budget (whose
+        # measured seconds differ by load only) the best mean
+        pick = max((c for c in near if c["cell"].get("iterations") == budget), key=lambda c: c["mean"])
         chosen[method] = pick
-    print("\nchosen (cheapest within one SE of the best), confirmed on fresh seeds", args.confirm_seeds)
+    print("\nchosen (smallest budget within one SE of the best, then the best mean), confirmed on fresh seeds", args.confirm_seeds)
     for method, pick in chosen.items():
         accuracy = evaluate(config, results, pick["stem"], method, args.confirm_seeds)
         diff, low, high, n = paired_difference(accuracy, {s: reference[s] for s in args.confirm_seeds})
