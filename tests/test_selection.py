@@ -16,7 +16,13 @@ from vidcond.data.layouts import list_dataset
 from vidcond.data.sampling import center_clip, to_clip_tensor, window_clips
 from vidcond.data.synthetic import GeneratorConfig, generate
 from vidcond.methods.rded import stitch
-from vidcond.methods.selection import herding_order, kcenter_order, rded_choice, score_candidates
+from vidcond.methods.selection import (
+    herding_order,
+    kcenter_order,
+    nearest_to_mean,
+    rded_choice,
+    score_candidates,
+)
 from vidcond.models import build_model, load_model, save_model
 
 CLIP = {"num_frames": 4, "stride": 2}  # the tiny config's clip
@@ -92,15 +98,13 @@ def test_kcenter_selects_up_to_every_sample_even_with_duplicates():
     assert sorted(order) == list(range(5)) and order[:2].tolist() == [1, 4]
 
 
-def test_kcenter_start_drawn_from_the_seed_is_reproducible():
+def test_kcenter_starts_from_the_point_nearest_the_mean():
+    # mean (1, 0.4): distances 1.08, 1.08, 0.6, 0.6, 2.04 -> row 2 (the first of the tie)
+    features = np.array([[0.0, 0], [0, 0], [1, 1], [1, 1], [3, 0]])
+    assert nearest_to_mean(features) == 2
     features = np.random.default_rng(1).normal(size=(12, 4))
-
-    def run(seed):
-        rng = np.random.default_rng(seed)
-        return kcenter_order(features, 4, start=int(rng.integers(12))).tolist()
-
-    assert run(3) == run(3)
-    assert len({tuple(run(s)) for s in range(6)}) > 1
+    by_hand = int(np.argmin(((features - features.mean(0)) ** 2).sum(1)))
+    assert nearest_to_mean(features) == by_hand
 
 
 # ---------------------------------------------------------------- RDED
@@ -310,7 +314,7 @@ def test_selection_is_deterministic_by_seed(tiny_store_dir, tmp_path, teacher_st
     again = _condense(tiny_store_dir, tmp_path, teacher_stem, method, params=params, name="b")
     assert torch.equal(first.tensors["videos"], again.tensors["videos"])
     assert first.meta["selected_videos"] == again.meta["selected_videos"]
-    if method != "herding":  # herding has no random part
+    if method == "rded":  # herding and k-center (from the point nearest the mean) have no random part
         picks = {
             tuple(
                 _condense(

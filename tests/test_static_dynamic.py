@@ -58,7 +58,8 @@ def test_default_integrator_is_one_conv_over_static_repeated_and_dynamic():
     expected = F.conv3d(torch.from_numpy(stacked), h.net.weight, h.net.bias, padding=1).permute(
         0, 2, 1, 3, 4
     )
-    assert torch.allclose(h(static, dynamic), expected, atol=1e-6)
+    # the decoded video is bounded to the pixel range, as every condensed set's pixels
+    assert torch.allclose(h(static, dynamic), expected.clamp(0, 1), atol=1e-6)
     assert sum(p.numel() for p in h.parameters()) == 3 * 4 * 27 + 3
 
 
@@ -191,7 +192,7 @@ def _context(store, tmp_path, spc, dpc, ipc=1, **params):
 def test_condense_writes_a_set_that_decodes_to_videos(tiny_store, tmp_path):
     k, (h, w) = tiny_store.num_classes, tiny_store.frame_size
     _static_set(tmp_path / "static", k, 2, (h, w))
-    ctx = _context(tiny_store, tmp_path, spc=2, dpc=3)
+    ctx = _context(tiny_store, tmp_path, spc=2, dpc=3, iterations=60)
     static_before, _ = load_static_memory(tmp_path / "static", k, 2)
     result = condense_static_dynamic(ctx, MeanFrameObjective)
     t = result.tensors

@@ -11,6 +11,13 @@ Tensors (all optional but one video source):
 * ``labels`` [N] int64 class indices (always); ``soft_labels`` [N, K] float32 logits;
 * ``syn_lr`` [] float32 — a learned learning rate (MTT family).
 
+Sidecar entries that say what the labels are: ``soft_label_kind`` (``logits``, the default;
+``learned_logits``: learned with the set, DATM, used in place of the teacher's in
+``multi_soft`` mode; ``regression_targets``: FRePo's MSE targets, never read as logits) and
+``relabel: per_view`` (EDC: no static soft labels, the teacher labels every augmented view).
+Distilled pixels lie in [0, 1] (clamped after every step; a factorised set's decoded video
+too).
+
 The sidecar records method, IPC, frames, resolution, the storage the papers count (every
 stored data element as a float32), the condensation ratio, wall time, peak memory and the
 config hash. :meth:`CondensedSet.draw` returns ready-to-train clips of the evaluator's

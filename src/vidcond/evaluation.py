@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 from .condensed import load_condensed
 from .data.framestore import FrameStore, clip_shape
 from .models import build_model, load_model
@@ -59,6 +61,7 @@ def evaluation_rows(
     )
     rows = []
     for seed in seeds:
+        torch.manual_seed(seed)  # the seed's network starts alike for every set (paired comparisons)
         model = build_model(arch, store.num_classes, clip_shape(store, clip["num_frames"]), **model_options)
         stats = train(model, source, train_settings, ipc=ipc or 1, teacher=teacher, seed=seed, progress=progress, lr=lr)
         metrics = measure_accuracy(model, measured, store.classes)

@@ -212,6 +212,12 @@ class CondensedClips:
         self.condensed, self.num_frames = condensed, num_frames
         self.labels = condensed.labels.long()
         self.soft = condensed.soft_labels
+        # What the set's soft labels are: teacher logits (default); `learned_logits` learned
+        # with the set (DATM: its protocol trains on them in place of a teacher's, as Video-DC
+        # does, also in multi_soft mode); `regression_targets` (FRePo: its network trains on
+        # them by MSE, they are not logits). An EDC set is relabelled on every augmented view.
+        self.soft_kind = condensed.meta.get("soft_label_kind", "logits")
+        self.relabel_per_view = condensed.meta.get("relabel") == "per_view"
 
     def __len__(self) -> int:
         return len(self.condensed)
@@ -262,6 +268,10 @@ def train(
     optimizer = make_optimizer(model, settings, lr or settings.lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(settings, e, epochs_total))
     static_soft = _static_soft_labels(source, settings, teacher, device)
+    # the teacher labels every augmented batch afresh: multi_soft, or soft on a set relabelled per view
+    per_batch_soft = static_soft is None and (
+        settings.labels == "multi_soft" or (settings.labels == "soft" and getattr(source, "relabel_per_view", False))
+    )
     steps, started, last_loss = 0, time.perf_counter(), float("nan")
     state = TrainingState(model=model, optimizer=optimizer, schedule=schedule, rng=rng, generator=generator)
     start = 0
@@ -278,7 +288,7 @@ def train(
                 soft = None if static_soft is None else static_soft[index].to(device)
                 if settings.cutmix:
                     clips, perm, lam = cutmix(clips, settings.cutmix_beta, rng)
-                if settings.labels == "multi_soft":
+                if per_batch_soft:
                     with torch.no_grad():
                         soft = teacher(clips)
                 logits = model(clips)
@@ -286,7 +296,7 @@ def train(
                 if settings.cutmix:
                     k = logits.shape[1]
                     target = lam * F.one_hot(hard, k).float() + (1 - lam) * F.one_hot(hard[perm], k).float()
-                    if settings.labels == "soft":
+                    if static_soft is not None:
                         soft = lam * soft + (1 - lam) * soft[perm]
                 loss = compute_loss(settings, logits, target, soft)
                 optimizer.zero_grad(set_to_none=True)
@@ -308,12 +318,22 @@ def train(
 
 def _static_soft_labels(source, settings: TrainSettings, teacher, device) -> torch.Tensor | None:
     """`soft` labels: the set's own soft labels, or the teacher's logits on each
-    un-augmented clip computed once (a static soft label per clip)."""
+    un-augmented clip computed once (a static soft label per clip); None for a set
+    relabelled per augmented view. In `multi_soft` mode, a set's learned logits (DATM)
+    replace the teacher's per-batch labels. A set's regression targets (FRePo) serve as labels only
+    for the loss that regresses on them (``mse_gt``); the losses that read logits (``kl``,
+    ``kd_ce``) take the teacher's instead."""
+    learned = getattr(source, "soft_kind", None) == "learned_logits" and settings.use_set_labels
+    if settings.labels == "multi_soft" and learned and source.soft is not None:
+        return source.soft.float()
     if settings.labels != "soft":
         return None
     if not isinstance(source, CondensedClips):
         raise ValueError("label mode `soft` applies to condensed sets; train on real clips with hard or multi_soft")
-    if getattr(source, "soft", None) is not None and settings.use_set_labels:
+    if source.relabel_per_view:
+        return None
+    usable = source.soft_kind == "logits" or settings.loss == "mse_gt"
+    if source.soft is not None and settings.use_set_labels and usable:
         return source.soft.float()
     clips = source.condensed.draw(source.num_frames, None)
     with torch.no_grad():

@@ -128,25 +128,36 @@ class DATMObjective(MTTObjective):
     def outputs(self) -> dict[str, torch.Tensor]:
         return {**super().outputs(), "soft_labels": self.soft_labels.detach().float().cpu()}
 
+    def output_meta(self) -> dict:
+        # learned with the set: DATM's protocol (Video-DC's val.py) trains on them
+        return {"soft_label_kind": "learned_logits"}
+
 
 def correctly_classified_clips(
     ctx: CondenseContext, objective: DATMObjective, rng: np.random.Generator, candidates: int = 0
 ):
     """IPC real clips per class that expert 0 (at ``label_epoch``) classifies correctly,
     in random order; a class with too few is filled with its clips of highest expert
-    probability for the class. ``candidates`` (0: every training video once) per class."""
+    probability for the class. ``candidates`` (0: every training video once) per class.
+    The expert sees the candidates of every class shuffled together: a network with batch
+    norm runs on batch statistics, which a batch of one class would distort."""
     sampler = RealSampler(ctx)
-    chosen = []
-    for c in range(ctx.num_classes):
-        pool = sampler.clips(c, candidates or len(sampler.by_class[c]), rng)
-        probs = objective.expert_logits(pool, 0).softmax(-1)
-        correct = probs.argmax(-1) == c
+    pools = [sampler.clips(c, candidates or len(sampler.by_class[c]), rng) for c in range(ctx.num_classes)]
+    pool = torch.cat(pools)
+    order = torch.as_tensor(rng.permutation(len(pool)), device=pool.device)
+    probs = torch.empty(len(pool), ctx.num_classes, device=pool.device)
+    probs[order] = objective.expert_logits(pool[order], 0).softmax(-1)
+    chosen, start = [], 0
+    for c, class_pool in enumerate(pools):
+        class_probs = probs[start : start + len(class_pool)]
+        start += len(class_pool)
+        correct = class_probs.argmax(-1) == c
         # correct clips first (in their random order), then the others by probability of c
-        order = sorted(
-            range(len(pool)),
-            key=lambda i: (not bool(correct[i]), 0.0 if correct[i] else -float(probs[i, c])),
+        ranked = sorted(
+            range(len(class_pool)),
+            key=lambda i: (not bool(correct[i]), 0.0 if correct[i] else -float(class_probs[i, c])),
         )
-        chosen.append(pool[order[: ctx.ipc]])
+        chosen.append(class_pool[ranked[: ctx.ipc]])
     labels = torch.arange(ctx.num_classes, device=ctx.device).repeat_interleave(ctx.ipc)
     return torch.cat(chosen).detach().clone().requires_grad_(True), labels
 

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import CondenseContext, param, register_method
-from .distill import DistillationMethod, DistillLoop, InitParams, MatchingObjective, RealSampler, init_synthetic
+from .distill import PIXEL_RANGE, DistillationMethod, DistillLoop, InitParams, MatchingObjective, RealSampler, init_synthetic
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,6 +123,8 @@ class StaticDC(DistillationMethod):
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                with torch.no_grad():
+                    frames.clamp_(*PIXEL_RANGE)
                 total += loss.item()
                 if step < outer - 1:
                     objective.train_network(frames, labels, inner)

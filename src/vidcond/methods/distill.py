@@ -31,8 +31,13 @@ from tqdm import tqdm
 
 from ..checkpoint import Checkpointer, TrainingState
 from ..condensed import INTERPOLATIONS, duplicate_frames, interpolate_frames
-from ..data.sampling import evenly_spaced_positions, random_clip, to_clip_tensor
+from ..data.sampling import evenly_spaced_frames, evenly_spaced_positions, random_clip, to_clip_tensor
 from .base import Condensed, CondenseContext, Method, Params, param
+from .random import random_real_clips
+
+# The range of the clips `to_clip_tensor` makes (uint8 / 255), which every pixel-space
+# method keeps its learnable pixels in after each step.
+PIXEL_RANGE = (0.0, 1.0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,14 +108,17 @@ class RealSampler:
 def init_synthetic(ctx: CondenseContext, init: str, rng: np.random.Generator, num_frames: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Learnable synthetic videos [K * IPC, T, C, H, W] (class-major) and their labels.
 
-    ``init="real"`` starts from distinct random real clips of each class; ``"noise"`` from
-    Gaussian noise around mid-grey.
+    ``init="real"`` starts from distinct random real clips of each class, drawn as the
+    `random` method draws its set: with the job's ``ctx.rng()`` they are that set's clips
+    (``num_frames`` < the clip length keeps evenly spaced frames of them), so that a
+    method's paired difference to `random` measures what the distillation changed rather
+    than which clips were drawn; ``"noise"`` from Gaussian noise around mid-grey.
     """
     num_frames = num_frames or ctx.clip["num_frames"]
     labels = torch.arange(ctx.num_classes).repeat_interleave(ctx.ipc)
     if init == "real":
-        sampler = RealSampler(ctx)
-        data = torch.cat([sampler.clips(c, ctx.ipc, rng, num_frames) for c in range(ctx.num_classes)])
+        clips, _ = random_real_clips(ctx, rng)
+        data = evenly_spaced_frames(clips, num_frames).to(ctx.device)
     elif init == "noise":
         shape = (len(labels), num_frames, 3, *ctx.store.frame_size)
         data = 0.5 + 0.2 * torch.from_numpy(rng.standard_normal(shape).astype(np.float32)).to(ctx.device)
@@ -179,10 +187,16 @@ class MatchingObjective(ABC):
         """Tensors the condensed set stores besides the videos (``syn_lr``, ``soft_labels``)."""
         return {}
 
+    def output_meta(self) -> dict:
+        """Sidecar entries that say what the outputs are (e.g. ``soft_label_kind``)."""
+        return {}
+
 
 def distill_videos(ctx: CondenseContext, objective: MatchingObjective, videos: torch.Tensor, labels: torch.Tensor, *, iterations: int, lr: float, optimizer: str = "sgd", momentum: float = 0.5, checkpoint_every: int = 50, desc: str = "distill", expand: Callable[[torch.Tensor], torch.Tensor] | None = None, stats: dict | None = None) -> list[float]:
     """Optimise the learnable ``videos`` (updated in place) under ``objective``; the
     objective's own learnable tensors join the same optimizer with their group settings.
+    After every step the pixels are clamped to :data:`PIXEL_RANGE` (the set stays a
+    video of valid pixels, as EDC's and DC's official loops keep theirs).
     ``expand`` maps the learnable tensor to the clips the objective sees (e.g.
     :meth:`Temporal.expand` for ``n_syn`` frames). Returns the losses; ``stats``, when
     given, receives ``seconds_per_iteration`` of the iterations this process ran."""
@@ -199,6 +213,8 @@ def distill_videos(ctx: CondenseContext, objective: MatchingObjective, videos: t
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        with torch.no_grad():
+            videos.clamp_(*PIXEL_RANGE)
         return loss.item()
 
     state = {"videos": videos, "optimizer": opt, **objective.state()}
@@ -293,9 +309,6 @@ class DistillationMethod(Method):
     family, paper_protocol = "distillation", "dancing"
 
     objective_class: ClassVar[type[MatchingObjective]]
-    # Salt of the initial videos' generator, ctx.rng(*init_salt) (fixed per method: changing
-    # it changes every set the method makes).
-    init_salt: ClassVar[tuple[int, ...]] = ()
 
     def video_optimizer(self, ctx: CondenseContext) -> dict:
         """``lr`` (and ``optimizer``, ``momentum`` when not SGD's defaults) of
@@ -303,8 +316,9 @@ class DistillationMethod(Method):
         return {"lr": ctx.params.lr, "optimizer": ctx.params.optimizer, "momentum": ctx.params.momentum}
 
     def initial_videos(self, ctx: CondenseContext, objective: MatchingObjective) -> tuple[torch.Tensor, torch.Tensor]:
-        """The learnable videos and their labels."""
-        return init_synthetic(ctx, ctx.params.init, ctx.rng(*self.init_salt))
+        """The learnable videos and their labels (from real clips: the `random` set's, drawn
+        with the job's generator ``ctx.rng()`` as `random` draws them)."""
+        return init_synthetic(ctx, ctx.params.init, ctx.rng())
 
     def expand(self, ctx: CondenseContext) -> Callable[[torch.Tensor], torch.Tensor] | None:
         """The map from the learnable tensor to the clips the objective sees (None: itself)."""
@@ -340,6 +354,7 @@ class DistillationMethod(Method):
         tensors = {"videos": self.stored_videos(videos), "labels": labels.cpu(), **extra}
         meta = {
             **self.meta(ctx),
+            **objective.output_meta(),
             "final_loss": losses[-1] if losses else None,
             "mean_loss_last10": float(np.mean(losses[-10:])) if losses else None,
             "seconds_per_iteration": stats.get("seconds_per_iteration"),

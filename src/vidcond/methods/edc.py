@@ -11,8 +11,10 @@ optimised so that their statistics match, in both forms of the video study's app
 
 summed over layers (the first weighted ``first_layer_weight``) and weighted
 ``stat_weight`` beside the teacher's cross-entropy on the synthetic clips, one teacher per
-iteration in turn as the official code, each clip randomly resized-cropped. At the end the
-clips are relabelled: their soft labels are the teachers' mean logits.
+iteration in turn as the official code, each clip randomly resized-cropped; the pixels stay
+in [0, 1] after every step. The set is relabelled per augmented view as EDC's FKD-style
+relabelling: the sidecar says ``relabel: per_view``, and the evaluator's teacher labels every
+augmented batch (in label mode ``soft`` as in ``multi_soft``).
 """
 
 from __future__ import annotations
@@ -225,17 +227,6 @@ class EDCObjective(MatchingObjective):
         stats = statistics_loss(features, labels, self.real[m], self.prior, self.alpha, weights)
         return self.ce_weight * F.cross_entropy(logits, labels) + self.stat_weight * stats
 
-    @torch.no_grad()
-    def relabel(self, videos: torch.Tensor, batch: int = 64) -> torch.Tensor:
-        """Soft labels: the teachers' mean logits of the un-augmented clips."""
-        chunks = [videos[i : i + batch] for i in range(0, len(videos), batch)]
-        return (
-            torch.stack([torch.cat([tap(c)[0] for c in chunks]) for tap in self.taps])
-            .mean(0)
-            .float()
-            .cpu()
-        )
-
 
 @register_method
 class EDC(DistillationMethod):
@@ -244,16 +235,15 @@ class EDC(DistillationMethod):
     params_class = EDCParams
     objective_class = EDCObjective
     needs = ("teachers",)
-    init_salt = (0,)
     tiny_params = {"iterations": 2, "condensation_models": ["miniC3D", "slowonly_r18"]}  # two teachers
 
     def initial_videos(self, ctx, objective):
-        return init_synthetic(ctx, "real", ctx.rng(*self.init_salt))
+        return init_synthetic(ctx, "real", ctx.rng())
 
     def video_optimizer(self, ctx) -> dict:
         return {"lr": ctx.params.lr, "optimizer": "adam"}
 
-    def outputs(self, ctx, objective, videos):
-        with torch.no_grad():
-            videos.clamp_(0, 1)  # the official code keeps pixels in range after every step
-        return {"soft_labels": objective.relabel(videos.detach())}
+    def meta(self, ctx) -> dict:
+        # EDC relabels every augmented view (FKD-style): no static soft label per clip; the
+        # evaluator's teacher labels each augmented batch
+        return {"relabel": "per_view"}

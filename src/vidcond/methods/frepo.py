@@ -168,13 +168,16 @@ class FRePoObjective(MatchingObjective):
     def outputs(self) -> dict[str, torch.Tensor]:
         return {"soft_labels": self.soft_labels.detach().float().cpu()} if self.learn_label else {}
 
+    def output_meta(self) -> dict:
+        # the learned labels are KRR / MSE regression targets (centred one-hot scale), not logits
+        return {"soft_label_kind": "regression_targets"} if self.learn_label else {}
+
 
 @register_method
 class FRePo(DistillationMethod):
     name = "frepo"
     params_class = FRePoParams
     objective_class = FRePoObjective
-    init_salt = (0,)
     tiny_params = {"iterations": 2, "num_models": 2, "batch_real": 4}
 
     def video_optimizer(self, ctx) -> dict:

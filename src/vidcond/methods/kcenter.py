@@ -1,14 +1,15 @@
 """`kcenter`: per class, greedy farthest-point clips in the teacher's feature space.
 
-The traversal starts from a random video of the class (drawn from the job's seed); the
-stored clips are the centre clips the features were computed on (uint8)."""
+The traversal starts from the video nearest the class's mean feature (as DC's and the
+Dancing code's coreset); the stored clips are the centre clips the features were computed
+on (uint8)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .base import Condensed, CondenseContext, Method, register_method
-from .selection import FeatureSelectionParams, kcenter_order, select_by_features
+from .selection import FeatureSelectionParams, kcenter_order, nearest_to_mean, select_by_features
 
 
 @register_method
@@ -18,9 +19,7 @@ class KCenter(Method):
     tiny_params: dict = {}
 
     def condense(self, ctx: CondenseContext) -> Condensed:
-        rng = ctx.rng()
-
         def order(features: np.ndarray, count: int) -> np.ndarray:
-            return kcenter_order(features, count, start=int(rng.integers(len(features))))
+            return kcenter_order(features, count, start=nearest_to_mean(features))
 
         return select_by_features(ctx, order)

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ..condensed import to_uint8
 from .base import Condensed, CondenseContext, Method, NoParams, register_method
+
+
+def random_real_clips(ctx: CondenseContext, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """IPC distinct random training videos per class (class-major) and a random clip of
+    each: float clips [K * IPC, T, C, H, W] and their labels. With the job's ``ctx.rng()``
+    these are the `random` set's clips, which the distillation methods start from."""
+    videos = ctx.train_videos
+    chosen = [rng.choice(videos.index[videos["label"] == c], ctx.ipc, replace=False) for c in range(ctx.num_classes)]
+    rows = videos.loc[[i for picks in chosen for i in picks]]
+    return ctx.clips(rows, rng), torch.tensor(rows["label"].to_numpy(), dtype=torch.long)
 
 
 @register_method
@@ -14,13 +25,5 @@ class RandomSelection(Method):
     family, paper_protocol = "selection", "dancing"
 
     def condense(self, ctx: CondenseContext) -> Condensed:
-        rng = ctx.rng()
-        videos = ctx.train_videos
-        chosen = [rng.choice(videos.index[videos["label"] == c], ctx.ipc, replace=False) for c in range(ctx.num_classes)]
-        rows = videos.loc[[i for picks in chosen for i in picks]]
-        return Condensed(
-            {
-                "videos": to_uint8(ctx.clips(rows, rng)),
-                "labels": torch.tensor(rows["label"].to_numpy(), dtype=torch.long),
-            }
-        )
+        clips, labels = random_real_clips(ctx, ctx.rng())
+        return Condensed({"videos": to_uint8(clips), "labels": labels})

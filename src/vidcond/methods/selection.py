@@ -75,6 +75,13 @@ def kcenter_order(features: np.ndarray, count: int, start: int) -> np.ndarray:
     return np.array(chosen)
 
 
+def nearest_to_mean(features: np.ndarray) -> int:
+    """The row of ``features`` [N, D] nearest the mean of all rows (k-center's first centre
+    in DC's and the Dancing code's coreset)."""
+    features = np.asarray(features, dtype=np.float64)
+    return int(np.argmin(np.linalg.norm(features - features.mean(0), axis=1)))
+
+
 def rded_choice(losses: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
     """From ``losses`` [V, m] (m candidate clips of V videos): keep each video's lowest-loss
     candidate, then the ``count`` videos whose kept loss is lowest. Returns (videos,

@@ -31,7 +31,8 @@ def build_part(name: str, **options) -> nn.Module:
 
 class Integrator(nn.Module):
     """H(static, dynamic): the static frame repeated over time, concatenated with the
-    one-channel dynamic memory, through a small 3D network."""
+    one-channel dynamic memory, through a small 3D network; the decoded video is clamped to
+    the pixel range [0, 1] of real clips (in condensation and in evaluation alike)."""
 
     def __init__(self, net: nn.Module):
         super().__init__()
@@ -40,7 +41,7 @@ class Integrator(nn.Module):
     def forward(self, static: torch.Tensor, dynamic: torch.Tensor) -> torch.Tensor:
         t = dynamic.shape[1]
         stacked = torch.cat([static.unsqueeze(1).expand(-1, t, -1, -1, -1), dynamic], dim=2)
-        return self.net(stacked.transpose(1, 2)).transpose(1, 2)
+        return self.net(stacked.transpose(1, 2)).transpose(1, 2).clamp(0.0, 1.0)
 
 
 @register_part("integrator_conv")
