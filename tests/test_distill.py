@@ -17,7 +17,7 @@ from vidcond.methods.dc_static import (
     gradient_match_distance,
     layer_cosine_distance,
 )
-from vidcond.methods.distill import RealSampler, Temporal
+from vidcond.methods.distill import RealSampler, SlideWindow, Temporal
 from vidcond.methods.dm import DMObjective, class_mean_distance
 from vidcond.models.parts import build_part
 
@@ -295,3 +295,69 @@ def test_dm_writes_n_syn_frames_with_a_parametric_interpolator(tiny_store_dir, t
     videos = condensed.tensors["videos"].float()
     with torch.no_grad():
         assert torch.allclose(condensed.draw(4), net.eval()(videos[:, [0, 0, 1, 1]]), atol=1e-6)
+
+
+def test_slide_window_draws_clip_length_windows_covering_the_video():
+    window = SlideWindow(3, np.random.default_rng(0))
+    videos = torch.arange(2 * 7, dtype=torch.float32).reshape(2, 7, 1, 1, 1).requires_grad_(True)
+    seen = [set(), set()]
+    for _ in range(40):
+        clips = window(videos)
+        assert clips.shape == (2, 3, 1, 1, 1)
+        for i, clip in enumerate(clips.flatten(1).tolist()):
+            start = clip[0] - 7 * i
+            assert clip == [7 * i + start + k for k in range(3)]  # consecutive frames of video i
+            seen[i].add(int(start))
+    assert seen == [set(range(5))] * 2  # every start 0..T-3 of each video over the draws
+    window(videos).sum().backward()  # gradients reach the long videos through the window
+    assert videos.grad.shape == videos.shape and videos.grad.sum() == 2 * 3
+
+
+def test_slide_window_is_deterministic_by_seed():
+    videos = torch.rand(4, 9, 1, 2, 2)
+    first = SlideWindow(4, np.random.default_rng(5))(videos)
+    assert torch.equal(first, SlideWindow(4, np.random.default_rng(5))(videos))
+    assert not torch.equal(first, SlideWindow(4, np.random.default_rng(6))(videos))
+
+
+def test_syn_frames_shorter_than_the_clip_or_with_n_syn_is_refused(tiny_store):
+    from vidcond.methods import check_params
+
+    with pytest.raises(ValueError, match="shorter than the clip"):
+        run_method(tiny_store, "dm", None, iterations=1, batch_real=2, syn_frames=3)
+    with pytest.raises(ValueError, match="leave n_syn 0"):
+        check_params("dm", {"syn_frames": 8, "n_syn": 2})
+    with pytest.raises(ValueError, match="syn_frames"):
+        check_params("dm_sd", {"syn_frames": 8, "static": {"method": "dc_static", "spc": 1}, "lr_dynamic": 1.0, "lr_hal": 0.0, "iterations": 1})
+
+
+def test_dm_slide_window_set_stores_long_videos_that_load_and_evaluate(tiny_store_dir, tmp_path, monkeypatch):
+    from vidcond.evaluation import evaluation_rows
+
+    stem = tmp_path / "dm_window"
+    params = {"iterations": 3, "batch_real": 2, "syn_frames": 8, "checkpoint_every": 10}
+    seen = []
+    original = DMObjective.loss
+
+    def recording_loss(self, videos, labels, iteration):
+        seen.append(tuple(videos.shape))
+        return original(self, videos, labels, iteration)
+
+    monkeypatch.setattr(DMObjective, "loss", recording_loss)
+    meta = run_condense(tiny_store_dir, stem, dataset="tiny", method="dm", kind="dm", ipc=1, params=params,
+                        clip=CLIP, seed=0, model_options=MODELS, progress=False)
+    assert seen == [(4, 4, 3, 16, 16)] * 3  # the objective sees clip-length windows
+    condensed = load_condensed(stem)
+    assert condensed.tensors["videos"].shape == (4, 8, 3, 16, 16) and meta["frames"] == 8
+    assert condensed.meta["frames"] == 8
+    assert condensed.draw(4, torch.Generator().manual_seed(0)).shape == (4, 4, 3, 16, 16)
+    settings = {"labels": "hard", "loss": "ce", "epochs": 1, "batch_size": 4, "resized_crop": False}
+    (row,) = evaluation_rows(store_dir=tiny_store_dir, condensed_stem=stem, teacher_stem=None, dataset="tiny", method="dm",
+                             arch="miniC3D", protocol="test", variant="default", seeds=[0], settings=settings,
+                             model_options=MODELS["miniC3D"], clip=CLIP, progress=False)
+    assert row["num_train"] == 4 and 0.0 <= row["top1"] <= 1.0
+    # the same seed gives the same set
+    again = tmp_path / "again"
+    run_condense(tiny_store_dir, again, dataset="tiny", method="dm", kind="dm", ipc=1, params=params,
+                 clip=CLIP, seed=0, model_options=MODELS, progress=False)
+    assert torch.equal(load_condensed(again).tensors["videos"], condensed.tensors["videos"])

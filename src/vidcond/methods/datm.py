@@ -24,7 +24,7 @@ import torch
 from torch.func import functional_call
 
 from .base import CondenseContext, param, register_method
-from .distill import RealSampler
+from .distill import RealSampler, centred_window
 from .mtt import MTT, MTTObjective, MTTParams
 
 
@@ -43,6 +43,9 @@ class DATMParams(MTTParams):
     labels_momentum: float = param(0.9, "SGD momentum of the label logits", minimum=0)
 
     def check(self) -> None:
+        super().check()
+        if self.syn_frames and self.init == "correct":
+            raise ValueError("syn_frames: slide windows start from init real or noise (correct classifies clip-length clips)")
         if not self.min_start_epoch < self.current_max_start_epoch <= self.max_start_epoch:
             raise ValueError("DATM needs min_start_epoch < current_max_start_epoch <= max_start_epoch")
 
@@ -175,5 +178,6 @@ class DATM(MTT):
             videos, labels = correctly_classified_clips(ctx, objective, ctx.rng(), ctx.params.init_candidates)
         else:
             videos, labels = super().initial_videos(ctx, objective)
-        objective.prepare(videos, labels)
+        # the experts label clip-length clips: the centred window of a longer video
+        objective.prepare(centred_window(videos, ctx.clip["num_frames"]), labels)
         return videos, labels

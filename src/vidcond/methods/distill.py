@@ -11,6 +11,9 @@
 * :class:`DistillationMethod` is the one ``condense()`` of the methods optimising videos
   under an objective (seed, objective, initial videos, :func:`distill_videos`, float16
   output); :class:`DistillParams` and :class:`TemporalParams` their shared hyperparameters;
+* :class:`SlideWindow` is Video-DC's slide-window condensation (Sec. 3.1): learnable videos
+  of ``syn_frames`` frames, longer than the clip, of which the objective sees a random
+  clip-length window each iteration (:class:`WindowParams`);
 * :class:`Temporal` is the temporal taxonomy of "Dancing with Still Images" (Sec. 3.2):
   ``n_syn`` learnable frames interpolated to the clip length, ``n_real`` real frames,
   ``segments`` matched pairwise.
@@ -18,6 +21,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from abc import ABC, abstractmethod
@@ -63,6 +67,50 @@ class TemporalParams(Params):
     interpolation: Literal["duplicate", "linear", "parametric"] = param(
         "duplicate", "n_syn frames to the clip length (parametric: the trained interpolator)"
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class WindowParams(Params):
+    """Slide-window condensation (Video-DC, Sec. 3.1), for the methods optimising videos
+    through :class:`DistillationMethod`'s loop."""
+
+    syn_frames: int = param(
+        0,
+        "frames per learnable video (0 = the clip length); longer: each iteration the objective sees a random clip-length window of each, as the evaluator does",
+        minimum=0,
+    )
+
+
+def window_frames(params: Params, clip_frames: int) -> int:
+    """Frames per learnable video: ``syn_frames`` (0, or a method without the option: the
+    clip length); ValueError when shorter than the clip."""
+    frames = getattr(params, "syn_frames", 0) or clip_frames
+    if frames < clip_frames:
+        raise ValueError(f"syn_frames {frames} is shorter than the clip ({clip_frames} frames); use 0 or at least {clip_frames}")
+    return frames
+
+
+class SlideWindow:
+    """A random window of ``num_frames`` consecutive frames of each video per call, its
+    start drawn uniformly from ``rng`` (numpy; checkpointed with the loop's state). The
+    evaluator samples the stored long videos alike (:meth:`CondensedSet.draw`)."""
+
+    def __init__(self, num_frames: int, rng: np.random.Generator):
+        self.num_frames, self.rng = num_frames, rng
+
+    def __call__(self, videos: torch.Tensor) -> torch.Tensor:
+        """[N, T, C, H, W] with T >= num_frames -> [N, num_frames, C, H, W] (differentiable)."""
+        starts = self.rng.integers(0, videos.shape[1] - self.num_frames + 1, size=len(videos))
+        index = torch.from_numpy(starts)[:, None] + torch.arange(self.num_frames)
+        rows = torch.arange(len(videos))[:, None]
+        return videos[rows.to(videos.device), index.to(videos.device)]
+
+
+def centred_window(videos: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """The centred ``num_frames`` window of each video [N, T, ...] (the evaluator's
+    deterministic window, :meth:`CondensedSet.draw` without a generator)."""
+    start = (videos.shape[1] - num_frames) // 2
+    return videos[:, start : start + num_frames]
 
 
 class RealSampler:
@@ -192,13 +240,15 @@ class MatchingObjective(ABC):
         return {}
 
 
-def distill_videos(ctx: CondenseContext, objective: MatchingObjective, videos: torch.Tensor, labels: torch.Tensor, *, iterations: int, lr: float, optimizer: str = "sgd", momentum: float = 0.5, checkpoint_every: int = 50, desc: str = "distill", expand: Callable[[torch.Tensor], torch.Tensor] | None = None, stats: dict | None = None) -> list[float]:
+def distill_videos(ctx: CondenseContext, objective: MatchingObjective, videos: torch.Tensor, labels: torch.Tensor, *, iterations: int, lr: float, optimizer: str = "sgd", momentum: float = 0.5, checkpoint_every: int = 50, desc: str = "distill", expand: Callable[[torch.Tensor], torch.Tensor] | None = None, window: SlideWindow | None = None, stats: dict | None = None) -> list[float]:
     """Optimise the learnable ``videos`` (updated in place) under ``objective``; the
     objective's own learnable tensors join the same optimizer with their group settings.
     After every step the pixels are clamped to :data:`PIXEL_RANGE` (the set stays a
     video of valid pixels, as EDC's and DC's official loops keep theirs).
     ``expand`` maps the learnable tensor to the clips the objective sees (e.g.
-    :meth:`Temporal.expand` for ``n_syn`` frames). Returns the losses; ``stats``, when
+    :meth:`Temporal.expand` for ``n_syn`` frames); ``window`` first cuts a random
+    clip-length window of each longer video (slide-window condensation; its generator is
+    part of the checkpointed state). Returns the losses; ``stats``, when
     given, receives ``seconds_per_iteration`` of the iterations this process ran."""
     groups = [{"params": [videos], "lr": lr}, *objective.param_groups()]
     if optimizer == "sgd":
@@ -209,7 +259,8 @@ def distill_videos(ctx: CondenseContext, objective: MatchingObjective, videos: t
         raise ValueError(f"unknown optimizer {optimizer!r}; use sgd or adam")
 
     def step(iteration: int) -> float:
-        loss = objective.loss(videos if expand is None else expand(videos), labels, iteration)
+        clips = videos if window is None else window(videos)
+        loss = objective.loss(clips if expand is None else expand(clips), labels, iteration)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -218,6 +269,8 @@ def distill_videos(ctx: CondenseContext, objective: MatchingObjective, videos: t
         return loss.item()
 
     state = {"videos": videos, "optimizer": opt, **objective.state()}
+    if window is not None:
+        state["window_rng"] = window.rng
     loop = DistillLoop(ctx, iterations, state, checkpoint_every, desc)
     losses = loop.run(step)
     if stats is not None:
@@ -304,7 +357,13 @@ class DistillationMethod(Method):
     generator ``ctx.rng(1)``), the initial videos (:meth:`initial_videos`), optimise them
     (:meth:`optimise`, :func:`distill_videos` by default) and store them in float16 with
     the labels and the objective's outputs. A method supplies ``objective_class``, its
-    ``params_class`` and the videos' optimizer settings (:meth:`video_optimizer`)."""
+    ``params_class`` and the videos' optimizer settings (:meth:`video_optimizer`).
+
+    With :class:`WindowParams` in its hyperparameters and ``syn_frames`` above the clip
+    length, the learnable videos start from real clips of ``syn_frames`` frames (the
+    `random` set's videos, longer spans), the objective sees a random clip-length window of
+    each per iteration (:class:`SlideWindow`, generator ``ctx.rng(2)``) and the long videos
+    are stored (sidecar ``frames``), which the evaluator windows alike."""
 
     family, paper_protocol = "distillation", "dancing"
 
@@ -317,8 +376,23 @@ class DistillationMethod(Method):
 
     def initial_videos(self, ctx: CondenseContext, objective: MatchingObjective) -> tuple[torch.Tensor, torch.Tensor]:
         """The learnable videos and their labels (from real clips: the `random` set's, drawn
-        with the job's generator ``ctx.rng()`` as `random` draws them)."""
-        return init_synthetic(ctx, ctx.params.init, ctx.rng())
+        with the job's generator ``ctx.rng()`` as `random` draws them; of ``syn_frames``
+        frames when slide-window condensing)."""
+        return init_synthetic(self.init_context(ctx), ctx.params.init, ctx.rng())
+
+    def stored_frames(self, ctx: CondenseContext) -> int:
+        """Frames per learnable video before :meth:`expand`: ``syn_frames`` or the clip length."""
+        return window_frames(ctx.params, ctx.clip["num_frames"])
+
+    def init_context(self, ctx: CondenseContext) -> CondenseContext:
+        """``ctx`` whose clips span the learnable videos' frames (the same draws, longer clips)."""
+        return dataclasses.replace(ctx, clip={**ctx.clip, "num_frames": self.stored_frames(ctx)})
+
+    def window(self, ctx: CondenseContext) -> SlideWindow | None:
+        """The slide window of a set longer than the clip (None: the clip length)."""
+        if self.stored_frames(ctx) == ctx.clip["num_frames"]:
+            return None
+        return SlideWindow(ctx.clip["num_frames"], ctx.rng(2))
 
     def expand(self, ctx: CondenseContext) -> Callable[[torch.Tensor], torch.Tensor] | None:
         """The map from the learnable tensor to the clips the objective sees (None: itself)."""
@@ -329,7 +403,7 @@ class DistillationMethod(Method):
         p = ctx.params
         return distill_videos(
             ctx, objective, videos, labels, iterations=p.iterations, checkpoint_every=p.checkpoint_every,
-            desc=self.name, expand=self.expand(ctx), stats=stats, **self.video_optimizer(ctx),
+            desc=self.name, expand=self.expand(ctx), window=self.window(ctx), stats=stats, **self.video_optimizer(ctx),
         )
 
     def outputs(self, ctx: CondenseContext, objective: MatchingObjective, videos: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -354,6 +428,7 @@ class DistillationMethod(Method):
         tensors = {"videos": self.stored_videos(videos), "labels": labels.cpu(), **extra}
         meta = {
             **self.meta(ctx),
+            **({"frames": self.stored_frames(ctx)} if self.stored_frames(ctx) > ctx.clip["num_frames"] else {}),
             **objective.output_meta(),
             "final_loss": losses[-1] if losses else None,
             "mean_loss_last10": float(np.mean(losses[-10:])) if losses else None,

@@ -27,13 +27,14 @@ from .distill import (
     RealSampler,
     Temporal,
     TemporalParams,
+    WindowParams,
     init_synthetic,
     load_interpolator,
 )
 
 
 @dataclass(frozen=True, kw_only=True)
-class DMParams(InitParams, TemporalParams):
+class DMParams(InitParams, TemporalParams, WindowParams):
     """Defaults from the Dancing paper's DM (lr on the [0, 1] pixel scale)."""
 
     arch: str = param("miniC3D", "embedding network (or models variant)")
@@ -41,6 +42,11 @@ class DMParams(InitParams, TemporalParams):
     lr: float = param(100.0, "SGD learning rate per clip frame (x n_syn / clip length for the learnable frames)", above=0)
     momentum: float = param(0.5, "SGD momentum of the videos", minimum=0)
     batch_real: int = param(64, "real clips per class and iteration", minimum=1)
+
+    def check(self) -> None:
+        super().check()
+        if self.syn_frames and self.n_syn:
+            raise ValueError("syn_frames: slide windows take whole learnable videos; leave n_syn 0 (the clip length)")
 
 
 def class_mean_distance(real_means: dict[int, torch.Tensor], synthetic: torch.Tensor, syn_labels: torch.Tensor) -> torch.Tensor:
@@ -105,9 +111,10 @@ class DistributionMatching(DistillationMethod):
         return Temporal.from_params(ctx.params, ctx.clip["num_frames"])
 
     def initial_videos(self, ctx, objective):
-        clips, labels = init_synthetic(ctx, ctx.params.init, ctx.rng())
-        # n_syn frames spread over the initial clips' time span
-        frames = evenly_spaced_frames(clips.detach(), self.temporal(ctx).n_syn).clone().requires_grad_(True)
+        clips, labels = init_synthetic(self.init_context(ctx), ctx.params.init, ctx.rng())
+        # n_syn frames spread over the initial clips' time span (every frame of a slide-window set)
+        n_syn = self.temporal(ctx).n_syn if self.window(ctx) is None else clips.shape[1]
+        frames = evenly_spaced_frames(clips.detach(), n_syn).clone().requires_grad_(True)
         return frames, labels
 
     def video_optimizer(self, ctx) -> dict:

@@ -30,11 +30,11 @@ from torch import nn
 from ..models import load_model
 from ..training import random_resized_crop
 from .base import CondenseContext, param, register_method
-from .distill import DistillationMethod, DistillParams, MatchingObjective, init_synthetic
+from .distill import DistillationMethod, DistillParams, MatchingObjective, WindowParams, init_synthetic
 
 
 @dataclass(frozen=True, kw_only=True)
-class EDCParams(DistillParams):
+class EDCParams(DistillParams, WindowParams):
     condensation_models: tuple[str, ...] = param(("miniC3D",), "architectures (or models variants) whose trained teachers are matched")
     layers: Literal["batchnorm", "conv"] = param("batchnorm", "BatchNorm inputs or convolution outputs")
     alpha: float = param(0.5, "weight of the whole-set form", minimum=0, maximum=1)
@@ -47,6 +47,7 @@ class EDCParams(DistillParams):
     stat_batch: int = param(64, "real clips per forward pass for the statistics", minimum=1)
 
     def check(self) -> None:
+        super().check()
         if not self.condensation_models:
             raise ValueError("condensation_models: name at least one architecture")
         if not 0 <= self.crop_scale[0] <= self.crop_scale[1] <= 1:
@@ -238,7 +239,7 @@ class EDC(DistillationMethod):
     tiny_params = {"iterations": 2, "condensation_models": ["miniC3D", "slowonly_r18"]}  # two teachers
 
     def initial_videos(self, ctx, objective):
-        return init_synthetic(ctx, "real", ctx.rng())
+        return init_synthetic(self.init_context(ctx), "real", ctx.rng())
 
     def video_optimizer(self, ctx) -> dict:
         return {"lr": ctx.params.lr, "optimizer": "adam"}

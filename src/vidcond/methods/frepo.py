@@ -24,11 +24,11 @@ import torch
 import torch.nn.functional as F
 
 from .base import CondenseContext, param, register_method
-from .distill import DistillationMethod, InitParams, MatchingObjective, RealSampler
+from .distill import DistillationMethod, InitParams, MatchingObjective, RealSampler, WindowParams
 
 
 @dataclass(frozen=True, kw_only=True)
-class FRePoParams(InitParams):
+class FRePoParams(InitParams, WindowParams):
     iterations: int = param(100, "optimisation iterations", minimum=1)
     lr: float = param(1e-3, "Adam learning rate of the videos", above=0)
     arch: str = param("miniC3D", "architecture (or models variant) of the pool")

@@ -31,13 +31,13 @@ from torch.func import functional_call
 from ..pretrain.experts import ExpertBank
 from ..memory import activation_profile, available_mb, mtt_unroll_mb
 from .base import CondenseContext, param, register_method
-from .distill import DistillationMethod, InitParams, MatchingObjective
+from .distill import DistillationMethod, InitParams, MatchingObjective, WindowParams
 
 LR_PARAMS = ("raw", "log")
 
 
 @dataclass(frozen=True, kw_only=True)
-class MTTParams(InitParams):
+class MTTParams(InitParams, WindowParams):
     """Defaults from MTT / the Dancing paper's Table 9 (lr_img on the [0, 1] pixel scale)."""
 
     iterations: int = param(5000, "optimisation iterations", minimum=0)

@@ -51,6 +51,11 @@ class StaticDynamicParams(DistillParams):
     dynamic_init_std: float = param(1.0, "std of the dynamic memory's initial noise", minimum=0)
     iterations: int = param(doc="optimisation iterations", minimum=0)
 
+    def check(self) -> None:
+        super().check()
+        if getattr(self, "syn_frames", 0):
+            raise ValueError("syn_frames: a +SD method decodes clip-length videos; slide windows are for its base method")
+
 
 def load_static_memory(stem, num_classes: int, spc: int) -> tuple[torch.Tensor, dict]:
     """The static memory [K * SPC, C, H, W] (class-major) from a condensed set of single
