@@ -97,6 +97,8 @@ JOBS = {
     "frepo": (condense_job("frepo", iterations=5, checkpoint_every=2), 3),
     "edc": (condense_job("edc", ("teacher_miniC3D",), condensation_models=["miniC3D"], iterations=5, checkpoint_every=2), 3),
     "dm_sd": (condense_job("dm_sd", ("static",), iterations=5, checkpoint_every=2), 3),
+    # slide-window condensation: the window generator is part of the checkpointed state
+    "dm_window": (condense_job("dm", iterations=5, checkpoint_every=2, syn_frames=8), 3),
     "teacher": (teacher_job, 3),
     "experts": (experts_job, 5),
     "interpolator": (interpolator_job, 3),

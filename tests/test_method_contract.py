@@ -220,3 +220,25 @@ def test_runs_at_the_tiny_size_and_its_set_loads_and_evaluates(kind, inputs, tin
                              arch="miniC3D", protocol="test", variant="default", seeds=[0], settings=settings,
                              model_options=MODELS["miniC3D"], clip=CLIP, progress=False)
     assert row["num_train"] == 4 and 0.0 <= row["top1"] <= 1.0 and row["steps"] == 1
+
+
+WINDOW_KINDS = [kind for kind in KINDS if "syn_frames" in method_class(kind).params_class.docs() and not kind.endswith("_sd")]
+
+
+def test_the_slide_window_kinds_are_the_distillation_methods_sharing_the_loop():
+    assert WINDOW_KINDS == sorted(["datm", "dm", "edc", "frepo", "mtt"])
+
+
+@pytest.mark.parametrize("kind", WINDOW_KINDS)
+def test_a_slide_window_set_stores_videos_of_syn_frames_in_range(kind, inputs, tiny_store_dir, tmp_path):
+    cls = method_class(kind)
+    params = {**cls.tiny_params, "syn_frames": 8, **({"init": "real"} if kind == "datm" else {})}
+    typed = check_params(kind, params)
+    given = {}
+    for name in cls.requirements(typed):
+        given.update(inputs.get(name, typed))
+    meta = run_condense(tiny_store_dir, tmp_path / kind, dataset="tiny", method=kind, kind=kind, ipc=1, params=params,
+                        clip=CLIP, seed=0, inputs=given, model_options=MODELS, progress=False)
+    videos = load_condensed(tmp_path / kind).tensors["videos"]
+    assert meta["frames"] == 8 and videos.shape == (4, 8, 3, 16, 16)
+    assert 0.0 <= float(videos.min()) and float(videos.max()) <= 1.0

@@ -166,6 +166,8 @@ def _named_archs(config: dict) -> dict[str, str]:
         named["experts.arch"] = config["experts"]["arch"]
     for i, arch in enumerate(evaluation.get("cross_arch", {}).get("archs", [])):
         named[f"evaluation.cross_arch.archs[{i}]"] = arch
+    for i, arch in enumerate((config.get("temporal") or {}).get("archs", [])):
+        named[f"temporal.archs[{i}]"] = arch
     for name, entry in (config.get("methods") or {}).items():
         parts = {f"methods.{name}": entry}
         parts.update({f"methods.{name}.by_dataset.{k}": v for k, v in entry.get("by_dataset", {}).items()})

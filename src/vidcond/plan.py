@@ -29,12 +29,13 @@ from vidcond import methods
 from vidcond.config_checks import ConfigError, first_of, reference_problems
 from vidcond.data.splits import validation_count
 from vidcond.methods.base import RESERVED_KEYS
-from vidcond.methods.distill import TemporalParams
+from vidcond.methods.distill import TemporalParams, WindowParams
 from vidcond.protocols import REFERENCE, evaluation_protocols
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
-# The options of a temporal grid point, with their defaults.
-TEMPORAL_OPTIONS = TemporalParams.defaults()
+# The options of a temporal grid point, with their defaults (the taxonomy's and the slide
+# window's syn_frames).
+TEMPORAL_OPTIONS = {**TemporalParams.defaults(), **WindowParams.defaults()}
 # The SAKD hyperparameters the KD ablation varies.
 KD_ABLATED = ("eta", "lam", "ratio")
 # The architecture `condensation_models` defaults to (a `teachers` method's teachers).
@@ -313,11 +314,23 @@ class Plan:
         if name not in self.methods or not takes_temporal_options(self.method_kind(name)):
             raise ConfigError(
                 f"config temporal.method: {name!r} is not a methods entry whose kind takes "
-                "n_syn, n_real, segments, interpolation"
+                "n_syn, n_real, segments, interpolation, syn_frames"
             )
         names = [p["method"] for p in self.temporal_points()]
         if len(set(names)) < len(names):
             raise ConfigError("config temporal.grid: a point is listed twice")
+        kind = self.method_kind(name)
+        for i, point in enumerate(self.temporal_points()):
+            options = {k: point[k] for k in TEMPORAL_OPTIONS}
+            for problem in check_method_params(kind, {**hyperparameters(self.methods[name]), **options}):
+                raise ConfigError(f"config temporal.grid[{i}]: {problem}")
+            for d, dataset in self.datasets.items():
+                clip_frames = dataset.get("clip", {}).get("num_frames", 8)
+                if 0 < point["syn_frames"] < clip_frames:
+                    raise ConfigError(
+                        f"config temporal.grid[{i}]: syn_frames {point['syn_frames']} is shorter "
+                        f"than dataset {d}'s clip ({clip_frames} frames)"
+                    )
 
     # ------------------------------------------------------------ settings of one job
 
@@ -519,7 +532,8 @@ class Plan:
 
     def temporal_points(self) -> list[dict]:
         """The grid of the temporal table: each point's options (defaults filled in) and the
-        derived method entry `<method>_syn<n>_real<n>_k<K>_<interpolation>` condensing it."""
+        derived method entry `<method>_syn<n>_real<n>_k<K>_<interpolation>` condensing it
+        (`_window<syn_frames>` appended for a slide-window point)."""
         if not self.temporal:
             return []
         points = []
@@ -528,6 +542,8 @@ class Plan:
             name = "{}_syn{n_syn}_real{n_real}_k{segments}_{interpolation}".format(
                 self.temporal["method"], **options
             )
+            if options["syn_frames"]:
+                name += f"_window{options['syn_frames']}"
             points.append({**options, "method": name})
         return points
 
@@ -549,7 +565,7 @@ class Plan:
         for d, dataset in self.datasets.items():
             clip_frames = dataset.get("clip", {}).get("num_frames", 8)
             for p in self.temporal_points():
-                resolved = {k: p[k] or clip_frames for k in ("n_syn", "n_real")}
+                resolved = {k: p[k] or clip_frames for k in ("n_syn", "n_real", "syn_frames")}
                 runs.append({"dataset": d, **p, **resolved, "ipc": self.temporal_ipc()})
         return runs
 
@@ -673,8 +689,18 @@ class Plan:
             for p in self.temporal_points()
         ]
 
+    def temporal_archs(self) -> list[str]:
+        """The evaluation networks of the temporal table (default: evaluation.arch)."""
+        return self.temporal.get("archs", [self.evaluation["arch"]]) if self.temporal else []
+
     def temporal_eval_jobs(self) -> list[Job]:
-        return self._evaluate(self.temporal_condense_jobs(), self.ablation_protocol(self.temporal))
+        """Every temporal point's set under each of `temporal.archs`."""
+        protocol = self.ablation_protocol(self.temporal)
+        return [
+            Job("evaluate", {**wc, "arch": arch, "protocol": protocol, "variant": "default"})
+            for _, wc in self.temporal_condense_jobs()
+            for arch in self.temporal_archs()
+        ]
 
     def guidance_condense_jobs(self) -> list[Job]:
         return [

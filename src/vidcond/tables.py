@@ -237,13 +237,14 @@ BENCHMARK_COLUMNS = {
 
 def temporal_table(rows: pd.DataFrame, metas: list[dict], runs: pd.DataFrame) -> pd.DataFrame:
     """The temporal taxonomy ("Dancing with Still Images", Fig. 5-6, Table 1): per dataset
-    and (n_syn, n_real, segments, interpolation), accuracy over seeds next to the
+    and (n_syn, n_real, segments, interpolation, syn_frames: the slide-window length of
+    Video-DC, Sec. 3.1) and evaluation network ``arch``, accuracy over seeds next to the
     condensation's seconds per iteration, peak memory and wall time.
 
     ``runs`` holds one row per grid point (dataset, method, ipc and the resolved options) in
     the order of ``metas``, the sidecars of their condensed sets; ``rows`` the evaluations.
     """
-    keys = ["dataset", "n_syn", "n_real", "segments", "interpolation"]
+    keys = ["dataset", "n_syn", "n_real", "segments", "interpolation", "syn_frames"]
     cost = pd.DataFrame(
         {
             "method": runs["method"],
@@ -254,11 +255,11 @@ def temporal_table(rows: pd.DataFrame, metas: list[dict], runs: pd.DataFrame) ->
             "device": [m.get("device") for m in metas],
         }
     )
-    accuracy = summarise(rows, ["dataset", "method", "ipc"])
+    accuracy = summarise(rows, ["dataset", "method", "ipc", "arch"])
     metrics = [f"{m}_{s}" for m in METRICS for s in ("mean", "std")] + ["top1_ci95_low", "top1_ci95_high"]
-    table = runs[keys + ["method", "ipc"]].merge(accuracy[["dataset", "method", "ipc", *metrics, "n_seeds", "storage_mib"]], on=["dataset", "method", "ipc"])
+    table = runs[keys + ["method", "ipc"]].merge(accuracy[["dataset", "method", "ipc", "arch", *metrics, "n_seeds", "storage_mib"]], on=["dataset", "method", "ipc"])
     table = table.merge(cost, on=["dataset", "method"])
-    return table.sort_values(keys).reset_index(drop=True)
+    return table.sort_values(["arch", *keys]).reset_index(drop=True)
 
 
 def diversity_table(paths) -> pd.DataFrame:
