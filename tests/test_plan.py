@@ -173,6 +173,27 @@ def test_temporal_grid_derives_entries_and_the_parametric_one_reads_the_interpol
     assert (run["method"], run["n_syn"], run["n_real"]) == ("dm_syn0_real0_k1_duplicate", 4, 4)
 
 
+def test_a_slide_window_point_is_evaluated_by_every_temporal_arch():
+    cfg = tiny_config()
+    cfg["temporal"].update(archs=["miniC3D", "convnet_gru"], grid=[{"n_syn": 1, "n_real": 4}, {"syn_frames": 8}])
+    plan = plan_of(cfg)
+    window = "dm_syn0_real0_k1_duplicate_window8"
+    assert [p["method"] for p in plan.temporal_points()] == ["dm_syn1_real4_k1_duplicate", window]
+    assert plan.method_params(window, "synthaction", 1)["syn_frames"] == 8
+    assert [(wc["method"], wc["arch"]) for _, wc in plan.temporal_eval_jobs()] == [
+        ("dm_syn1_real4_k1_duplicate", "miniC3D"),
+        ("dm_syn1_real4_k1_duplicate", "convnet_gru"),
+        (window, "miniC3D"),
+        (window, "convnet_gru"),
+    ]
+    run = plan.temporal_runs()[1]
+    assert (run["n_syn"], run["syn_frames"]) == (4, 8)  # 0 frames: the clip length
+    assert plan.temporal_runs()[0]["syn_frames"] == 4
+    # without `archs`: the main table's network
+    del cfg["temporal"]["archs"]
+    assert {wc["arch"] for _, wc in plan_of(cfg).temporal_eval_jobs()} == {"miniC3D"}
+
+
 def test_guidance_ablation_derives_one_gvd_entry_per_strength():
     plan = plan_of(embedded_config())  # gvd at IPC 5, strengths 0.0 and 0.3
     assert plan.guidance_runs() == [("gvd_strength0", 0.0), ("gvd_strength0p3", 0.3)]
@@ -280,6 +301,14 @@ EDITS = {
         lambda c: c["temporal"]["grid"].append({"n_syn": 1, "n_real": 4}),
         "config temporal.grid: a point is listed twice",
     ),
+    "a slide-window point shorter than the clip": (
+        lambda c: c["temporal"]["grid"].append({"syn_frames": 3}),
+        "config temporal.grid[3]: syn_frames 3 is shorter than dataset synthaction's clip (4 frames)",
+    ),
+    "a slide-window point with n_syn": (
+        lambda c: c["temporal"]["grid"].append({"syn_frames": 8, "n_syn": 2}),
+        "config temporal.grid[3]: syn_frames: slide windows take whole learnable videos",
+    ),
     "a guidance ablation of another kind": (
         lambda c: c["guidance_ablation"].update(method="gvd_naive"),
         "config guidance_ablation.method: 'gvd_naive' is not a methods entry of kind gvd",
@@ -293,6 +322,7 @@ ARCH_KEYS = {
     "teacher.arch": lambda c, a: c["teacher"].update(arch=a),
     "experts.arch": lambda c, a: c["experts"].update(arch=a),
     "evaluation.cross_arch.archs[0]": lambda c, a: c["evaluation"]["cross_arch"].update(archs=[a]),
+    "temporal.archs[1]": lambda c, a: c["temporal"].update(archs=["miniC3D", a]),
     "methods.dm.arch": lambda c, a: c["methods"]["dm"].update(arch=a),
     "methods.dm.by_ipc.1.arch": lambda c, a: c["methods"]["dm"].update(by_ipc={"1": {"arch": a}}),
     "methods.edc.condensation_models[1]": lambda c, a: c["methods"]["edc"].update(
