@@ -214,6 +214,9 @@ def test_kd_grid_and_ablation_settings():
     scratch = sorted((wc["kd_method"], wc["mode"]) for wc in jobs if wc["setting"] == "scratch")
     assert scratch == [("kd", "sakd_every1"), ("kd", "sakd_every5"), ("kd", "vanilla"), ("none", "vanilla")]
     assert plan.kd_starts_pretrained("default") and not plan.kd_starts_pretrained("scratch")
+    # one pretrained student per dataset, and its cost in the runs table
+    assert plan.student_jobs() == [Job("pretrain_student", {"dataset": "synthaction", "arch": "miniC3D"})]
+    assert plan.student_jobs()[0] in plan.run_jobs()
     assert plan.kd_sakd("sakd_every5", "scratch")["every"] == 5
     # eta 0.5, lam 0.5, ratio 0.1 are the configured values: one shared `default` run
     settings = sorted({job.wildcards["setting"] for job in plan.kd_ablation_jobs()})

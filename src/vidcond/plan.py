@@ -805,6 +805,12 @@ class Plan:
             for mode in (["vanilla"] if m == "none" else self.kd_modes())
         ]
 
+    def student_jobs(self) -> list[Job]:
+        """The kd student pretrained on the source dataset, once per target dataset."""
+        if not (self.kd and self.kd.get("pretrain")):
+            return []
+        return [Job("pretrain_student", {"dataset": d, "arch": self.kd["student"]}) for d in self.datasets]
+
     def kd_starts_pretrained(self, setting: str) -> bool:
         """Whether a kd job starts from the pretrained student (`scratch` runs never do)."""
         return bool(self.kd and self.kd.get("pretrain")) and setting != "scratch"
@@ -854,7 +860,7 @@ class Plan:
         """Every job behind the tables (the rows of the runs table), each once."""
         jobs = self.dataset_jobs() + self.teacher_jobs() + self.condense_jobs() + self.eval_jobs()
         jobs += self.cross_arch_jobs() + self.diffusion_jobs() + self.experts_jobs()
-        jobs += self.kd_jobs() + [
+        jobs += self.student_jobs() + self.kd_jobs() + [
             job for job in self.kd_ablation_jobs() if job not in self.kd_jobs()
         ]
         jobs += [job for job in self.labels_ablation_jobs() if job not in self.eval_jobs()]
