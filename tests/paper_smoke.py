@@ -3,10 +3,11 @@ config (config/paper/*.yaml) shortened so that every rule runs once at the paper
 and network widths, on the small copies of the real dataset layouts (tests/layouts.py), then
 run through the workflow's rules.
 
-Shortened: the first dataset only, IPC 1, every iteration count of a method (iterations,
+Shortened: the first dataset only (of UCF101 the four classes of the copy), IPC 1, every iteration count of a method (iterations,
 sampling steps) set to ``iterations``, real batches capped, trajectory matching started at
 epoch 0..1 of one expert of 3 epochs, every training (teacher, evaluation, full, KD) one
-epoch of seed 0, the interpolator a few steps, each ablation grid one point. Widths,
+epoch of seed 0, the interpolator and the diffusion model's quality check ``iterations``
+steps, each ablation grid one point. Widths,
 resolutions and clip lengths stay the paper's. Two inputs the papers load from disk are
 replaced: ModelScope by a tiny random pipeline in the same hub layout
 (`write_tiny_modelscope`), the pretrained VideoMAE by a randomly initialised videomae-base
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from layouts import make_hmdb51, make_kinetics400, make_ucf101
+from layouts import UCF_CLASSES, make_hmdb51, make_kinetics400, make_ucf101
 
 REPO = Path(__file__).resolve().parents[1]
 ROOT_OF_FORMAT = {"ucf101": ("UCF101", make_ucf101), "hmdb51": ("HMDB51", make_hmdb51), "kinetics400": ("K400", make_kinetics400)}
@@ -114,12 +115,16 @@ def smoke_config(cfg: dict, inputs: dict, iterations: int = 2, epochs: int = 1, 
     cfg = copy.deepcopy(cfg)
     name, dataset = next(iter(cfg["datasets"].items()))
     dataset["root"] = str(inputs["data"])
+    if dataset["format"] == "ucf101":  # the copy's classes (classInd lists all 101, most without videos here)
+        dataset["classes"] = list(UCF_CLASSES)
     cfg["datasets"] = {name: dataset}
     cfg["ipcs"] = [1]
     if "videomae" in cfg.get("models", {}):
         cfg["models"]["videomae"] = dict(VIDEOMAE_BASE)
     if "modelscope" in inputs:
         cfg["diffusion"]["path"] = str(inputs["modelscope"])
+    if "diffusion" in cfg:  # its quality check: one sample per class
+        cfg["diffusion"].update(quality_samples=1, quality_steps=iterations)
     keep = methods if methods is not None else list(cfg.get("methods", {}))
     for entry in cfg.get("methods", {}).values():  # +SD methods need their static method
         if "static" in entry and entry["static"]["method"] not in keep:
