@@ -10,7 +10,8 @@ seconds x peak resident memory (results/runs.parquet) x device; failed jobs are 
     python bench/paper_scale.py [--configs dancing videodc gvd sakd] [--iterations 2] [--epochs 1]
                                 [--workdir DIR] [--out docs/paper_scale.md]
 
-With --workdir the runs are kept there and a rerun only makes what is missing.
+With --workdir the runs are kept there and a rerun only makes what is missing; --no-run only
+tabulates what is there (wall minutes then count the tabulation only).
 """
 
 from __future__ import annotations
@@ -40,15 +41,18 @@ def run_config(name: str, root: Path, args) -> tuple[list[str], list[str], float
     paper = paper_config(name)
     cfg = smoke_config(paper, write_inputs(root / "inputs", paper), iterations=args.iterations, epochs=args.epochs,
                        methods=args.methods)
-    started = time.perf_counter()
-    done = run_smoke(root / name, cfg, "all_tables", "--keep-going")
+    started, log = time.perf_counter(), root / f"{name}.log"
+    if args.no_run:
+        failures = failed_jobs(log.read_text()) if log.exists() else []
+    else:
+        done = run_smoke(root / name, cfg, "all_tables", "--keep-going")
+        log.write_text(done.stdout + done.stderr)
+        failures = failed_jobs(done.stdout + done.stderr)
+        if done.returncode != 0 and not failures:
+            failures = [f"snakemake exit {done.returncode}: {(done.stderr.strip().splitlines() or [''])[-1][:200]}"]
     wall = time.perf_counter() - started
-    (root / f"{name}.log").write_text(done.stdout + done.stderr)
-    failures = failed_jobs(done.stdout + done.stderr)
-    if done.returncode != 0 and not failures:
-        failures = [f"snakemake exit {done.returncode}: {(done.stderr.strip().splitlines() or [''])[-1][:200]}"]
     rows = []
-    if (root / name / "results" / "runs.parquet").exists():
+    if (root / name / "benchmarks").exists():
         for row in smoke_rows(root / name):
             per_iter = f"{row['s_per_iter']:.2f}" if row["s_per_iter"] else "-"
             rows.append(f"| {name} | {row['rule']} | {row['job']} | {row['method'] or '-'} | {per_iter} "
@@ -64,6 +68,7 @@ def main() -> int:
     parser.add_argument("--methods", nargs="+", help="only these methods (default: every one of the config)")
     parser.add_argument("--workdir", type=Path, help="keep the runs here (default: a temporary directory)")
     parser.add_argument("--out", type=Path, help="write the table here (Markdown)")
+    parser.add_argument("--no-run", action="store_true", help="only tabulate the jobs already run in --workdir")
     args = parser.parse_args()
 
     rows, notes = [], []
@@ -74,7 +79,8 @@ def main() -> int:
             config_rows, failures, wall = run_config(name, root, args)
             rows += config_rows
             print("\n".join(config_rows), flush=True)
-            notes.append(f"* {name}: {len(config_rows)} jobs, {wall / 60:.1f} min in all"
+            spent = "" if args.no_run else f", {wall / 60:.1f} min in all"
+            notes.append(f"* {name}: {len(config_rows)} jobs{spent}"
                          + (f"; FAILED: {', '.join(failures)}" if failures else "; none failed"))
             print(notes[-1], flush=True)
     if args.out:

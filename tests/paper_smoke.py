@@ -193,12 +193,21 @@ def run_smoke(workdir: Path, cfg: dict, target: str = "all_tables", *args: str) 
 
 
 def smoke_rows(workdir: Path) -> list[dict]:
-    """One row per job of results/runs.parquet: rule, job, wall seconds, peak memory, and
-    for condense jobs the method, seconds per iteration and device of its sidecar."""
+    """One row per job of results/runs.parquet (of the benchmark files written so far when
+    the run stopped before it): rule, job, wall seconds, peak memory, and for condense jobs
+    the method, seconds per iteration and device of its sidecar."""
+    import contextlib
+
     import pandas as pd
 
+    from vidcond.tables import runs_table
+
     workdir = Path(workdir)
-    runs = pd.read_parquet(workdir / "results" / "runs.parquet")
+    if (workdir / "results" / "runs.parquet").exists():
+        runs = pd.read_parquet(workdir / "results" / "runs.parquet")
+    else:
+        with contextlib.chdir(workdir):  # the table reads rule and job from the relative path
+            runs = runs_table(sorted(Path("benchmarks").rglob("*.tsv")))
     rows = []
     for run in runs.itertuples():
         row = {"rule": run.rule, "job": run.job, "method": "", "s_per_iter": None, "device": "",
