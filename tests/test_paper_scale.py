@@ -12,6 +12,7 @@ import pytest
 
 from paper_smoke import paper_config, run_smoke, smoke_config, write_inputs
 from vidcond.condensed import load_condensed
+from vidcond.tables import cross_arch_table
 
 
 @pytest.mark.slow
@@ -39,3 +40,11 @@ def test_gvd_paper_config_runs_its_rules_at_paper_scale(tmp_path):
     assert teacher["clip_shape"] == [16, 3, 112, 112] and teacher["options"]["hidden_size"] == 768
     row = pd.read_parquet(results / "eval" / "miniucf" / "gvd" / "ipc1" / "miniC3D" / "gvd" / "default.parquet")
     assert list(row["seed"]) == [0] and row["labels"].iloc[0] == "soft" and row["teacher"].iloc[0] == "videomae"
+
+
+def test_cross_arch_table_without_cross_arch_rows_is_empty():
+    # a KD-only config (sakd): only the full-set row, no cross-architecture evaluation
+    main_rows = pd.DataFrame({"dataset": ["ucf101"], "method": ["full"], "ipc": [None], "protocol": ["full"], "arch": ["miniC3D"], "seed": [0], "top1": [0.5]})
+    no_rows = pd.DataFrame(columns=["dataset", "method", "ipc", "protocol", "arch"])
+    table = cross_arch_table(no_rows, main_rows)
+    assert table.empty and list(table.columns) == ["dataset", "method", "ipc", "protocol", "arch"]
