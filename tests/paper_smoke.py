@@ -4,7 +4,7 @@ and network widths, on the small copies of the real dataset layouts (tests/layou
 run through the workflow's rules.
 
 Shortened: the first dataset only (of UCF101 the four classes of the copy), IPC 1, every iteration count of a method (iterations,
-sampling steps) set to ``iterations``, real batches capped, trajectory matching started at
+sampling steps) set to ``iterations``, real batches capped, static memories 1 per class, trajectory matching started at
 epoch 0..1 of one expert of 3 epochs, every training (teacher, evaluation, full, KD) one
 epoch of seed 0, the interpolator and the diffusion model's quality check ``iterations``
 steps, each ablation grid one point. Widths,
@@ -104,6 +104,8 @@ def _shorten_method(entry: dict, dataset: str, iterations: int) -> dict:
         if "syn_steps" in section or "expert_epochs" in section:  # trajectory matching: starts within one expert
             section.update(max_start_epoch=1)
             section.update({k: v for k, v in {"current_max_start_epoch": 1, "min_start_epoch": 0, "expansion_end_iteration": 1}.items() if k in section})
+    if "static" in entry:  # the copy has one training video per class (plus one for val)
+        entry["static"]["spc"] = 1
     if entry.get("kind", "").startswith("gvd") or "cfg_scale" in entry:
         entry["steps"] = iterations
     return entry
@@ -162,7 +164,7 @@ def smoke_config(cfg: dict, inputs: dict, iterations: int = 2, epochs: int = 1, 
         points = cfg["temporal"]["grid"]
         cfg["temporal"].update(seeds=[0], grid=[next((p for p in points if p.get("interpolation") == "parametric"), points[0])])
     if "static_dynamic" in cfg:
-        cfg["static_dynamic"]["grid"] = [g for g in cfg["static_dynamic"]["grid"] if g[1] > 0][:1]
+        cfg["static_dynamic"]["grid"] = [g for g in cfg["static_dynamic"]["grid"] if g[0] == 1 and g[1] > 0][:1]
     if "guidance_ablation" in cfg:
         cfg["guidance_ablation"].update(ipc=1, strengths=cfg["guidance_ablation"]["strengths"][:1])
 
