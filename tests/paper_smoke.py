@@ -3,13 +3,13 @@ config (config/paper/*.yaml) shortened so that every rule runs once at the paper
 and network widths, on the small copies of the real dataset layouts (tests/layouts.py), then
 run through the workflow's rules.
 
-Shortened: the first dataset only (of UCF101 the four classes of the copy), IPC 1, every iteration count of a method (iterations,
-sampling steps) set to ``iterations``, real batches capped, static memories 1 per class, trajectory matching started at
-epoch 0..1 of one expert of 3 epochs, every training (teacher, evaluation, full, KD) one
-epoch of seed 0, the interpolator and the diffusion model's quality check ``iterations``
-steps, each ablation grid one point. Widths,
-resolutions and clip lengths stay the paper's. Two inputs the papers load from disk are
-replaced: ModelScope by a tiny random pipeline in the same hub layout
+Shortened: the first dataset only (of UCF101 the four classes of the copy), IPC 1, every
+iteration count of a method (iterations, sampling steps) set to ``iterations``, real batches
+capped, static memories 1 per class, trajectory matching started at epoch 0..1 of one expert
+of 3 epochs, every training (teacher, evaluation, full, KD) one epoch of seed 0, the
+interpolator and the diffusion model's quality check ``iterations`` steps, each ablation grid
+one point. Widths, resolutions and clip lengths stay the paper's. Two inputs the papers load
+from disk are replaced: ModelScope by a tiny random pipeline in the same hub layout
 (`write_tiny_modelscope`), the pretrained VideoMAE by a randomly initialised videomae-base
 (`VIDEOMAE_BASE`)."""
 
