@@ -21,7 +21,7 @@ def test_gvd_paper_config_runs_its_rules_at_paper_scale(tmp_path):
     the ModelScope-layout diffusion pipeline, one guided generation with MVIC (4,4,4,4), its
     evaluation on MiniC3D (64, 128, 128) under the GVD protocol (soft labels of the VideoMAE
     teacher). Left out for time: the coresets, the ablation variants, cross-architecture and
-    diversity (all in bench/paper_scale.py)."""
+    diversity (all in bench/paper_scale.py). 64 s at one thread (docs/paper_scale.md)."""
     paper = paper_config("gvd")
     cfg = smoke_config(paper, write_inputs(tmp_path / "inputs", paper), iterations=1, epochs=1, methods=["gvd"])
     cfg["diffusion"]["quality_samples"] = 0  # the quality check alone takes a minute (run by the bench)
