@@ -11,9 +11,9 @@ import signal
 import numpy as np
 import pytest
 import torch
-from diffusers import AutoencoderKL, DDIMScheduler, UNet3DConditionModel
+from diffusers import DDIMScheduler, UNet3DConditionModel
+from paper_smoke import write_tiny_modelscope
 from safetensors.torch import load_file
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from vidcond.pretrain import diffusion as diffusion_module
 from vidcond.condense import run_condense
@@ -31,41 +31,8 @@ def _class_names(store_dir):
     return [c["name"] for c in sorted(json.loads((store_dir / "store.json").read_text())["classes"], key=lambda c: c["label"])]
 
 
-def _write_tiny_modelscope(directory):
-    """A random ModelScope text-to-video directory in the hub layout, written by save_pretrained."""
-    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
-    vocab = ["<|startoftext|>", "<|endoftext|>", *letters, *[f"{c}</w>" for c in letters], "vi", "de"]
-    (directory / "raw").mkdir(parents=True)
-    (directory / "raw" / "vocab.json").write_text(json.dumps({token: i for i, token in enumerate(vocab)}))
-    (directory / "raw" / "merges.txt").write_text("#version: 0.2\nv i\nd e\n")
-    tokenizer = CLIPTokenizer(
-        vocab=str(directory / "raw" / "vocab.json"), merges=str(directory / "raw" / "merges.txt"), model_max_length=16
-    )
-    tokenizer.save_pretrained(directory / "tokenizer")
-    text_config = CLIPTextConfig(
-        vocab_size=len(vocab), hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
-        max_position_embeddings=16, bos_token_id=0, eos_token_id=1, pad_token_id=1,
-    )
-    torch.manual_seed(0)
-    CLIPTextModel(text_config).save_pretrained(directory / "text_encoder")
-    UNet3DConditionModel(
-        sample_size=8, in_channels=4, out_channels=4, block_out_channels=(32, 64), layers_per_block=1,
-        down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"), up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
-        cross_attention_dim=32, attention_head_dim=8,
-    ).save_pretrained(directory / "unet")
-    AutoencoderKL(
-        block_out_channels=(32, 64), down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4, sample_size=16,
-    ).save_pretrained(directory / "vae")
-    DDIMScheduler(
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
-        set_alpha_to_one=False, steps_offset=1,
-    ).save_pretrained(directory / "scheduler")
-    return directory
-
-
 def test_modelscope_directory_fine_tunes_and_generates_a_two_step_video(tmp_path, tiny_store_dir):
-    base = _write_tiny_modelscope(tmp_path / "modelscope")
+    base = write_tiny_modelscope(tmp_path / "modelscope")
     out = tmp_path / "model"
     settings = {"source": "modelscope", "path": str(base), "steps": 1, "batch_size": 2, "prompt": "a video of a {class}"}
     summary = train_diffusion(tiny_store_dir, out, tmp_path / "model.json", settings=settings, clip=CLIP, seed=0, progress=False)
@@ -230,7 +197,7 @@ def test_guidance_pulls_generated_latents_to_their_centroids(scratch_model, tiny
 
 
 def test_interrupted_modelscope_fine_tuning_resumes_to_the_same_weights(tmp_path, tiny_store_dir, monkeypatch):
-    base = _write_tiny_modelscope(tmp_path / "modelscope")
+    base = write_tiny_modelscope(tmp_path / "modelscope")
     settings = {"source": "modelscope", "path": str(base), "steps": 3, "batch_size": 2, "checkpoint_every": 1, "quality_samples": 0}
     train_diffusion(tiny_store_dir, tmp_path / "whole", tmp_path / "whole.json", settings=settings, clip=CLIP, seed=0, progress=False)
     batch = diffusion_module.TrainingClips.batch

@@ -170,6 +170,8 @@ def cross_arch_table(rows: pd.DataFrame, main_rows: pd.DataFrame) -> pd.DataFram
     same = main_rows[[k in keys for k in zip(main_rows["dataset"], main_rows["method"], main_rows["ipc"], main_rows["protocol"])]]
     both = pd.concat([same, rows], ignore_index=True)
     order = ["dataset", "method", "ipc", "protocol", "arch"]
+    if both.empty:  # no cross-architecture evaluation (a KD-only config)
+        return pd.DataFrame(columns=order)
     return summarise(both, order).sort_values(order).reset_index(drop=True)
 
 
