@@ -66,24 +66,18 @@ class DATMObjective(MTTObjective):
 
     def __init__(self, ctx: CondenseContext, rng: np.random.Generator):
         super().__init__(ctx, rng)
-        p = DATMParams.of(ctx.params)
-        self.min_start_epoch = p.min_start_epoch
-        self.current_max_start_epoch = p.current_max_start_epoch
-        self.expansion_end_iteration = p.expansion_end_iteration
+        p = self.p  # DATMParams (the objective's params_class)
         self.label_epoch = p.label_epoch % (self.bank.epochs + 1)
-        self.learn_labels = p.learn_labels
-        self.lr_labels = p.lr_labels
-        self.labels_momentum = p.labels_momentum
         self.soft_labels: torch.Tensor | None = None
 
     def start_window(self, iteration: int) -> tuple[int, int]:
         high = start_upper_bound(
             iteration,
-            self.current_max_start_epoch,
-            self.max_start_epoch,
-            self.expansion_end_iteration,
+            self.p.current_max_start_epoch,
+            self.p.max_start_epoch,
+            self.p.expansion_end_iteration,
         )
-        return self.min_start_epoch, high
+        return self.p.min_start_epoch, high
 
     @torch.no_grad()
     def expert_logits(self, videos: torch.Tensor, expert: int, batch: int = 64) -> torch.Tensor:
@@ -106,7 +100,7 @@ class DATMObjective(MTTObjective):
         correct = (logits.argmax(-1) == labels).float()  # [E, N]
         weight = torch.where(correct.sum(0, keepdim=True) > 0, correct, torch.ones_like(correct))
         soft = (logits * weight[..., None]).sum(0) / weight.sum(0)[:, None]
-        self.soft_labels = soft.detach().clone().requires_grad_(self.learn_labels)
+        self.soft_labels = soft.detach().clone().requires_grad_(self.p.learn_labels)
 
     def targets(self, labels: torch.Tensor) -> torch.Tensor:
         if self.soft_labels is None:
@@ -115,12 +109,12 @@ class DATMObjective(MTTObjective):
 
     def param_groups(self) -> list[dict]:
         groups = super().param_groups()
-        if self.learn_labels:
+        if self.p.learn_labels:
             groups.append(
                 {
                     "params": [self.soft_labels],
-                    "lr": self.lr_labels,
-                    "momentum": self.labels_momentum,
+                    "lr": self.p.lr_labels,
+                    "momentum": self.p.labels_momentum,
                 }
             )
         return groups

@@ -78,38 +78,27 @@ class FRePoObjective(MatchingObjective):
 
     def __init__(self, ctx: CondenseContext, rng: np.random.Generator):
         super().__init__(ctx, rng)
-        p = FRePoParams.of(ctx.params)
-        self.arch = p.arch
+        self.p = p = FRePoParams.of(ctx.params)
         self.overrides = {} if p.norm is None else {"norm": p.norm}
-        self.num_models = p.num_models
-        self.max_online_updates = p.max_online_updates
-        self.online_lr = p.online_lr
-        self.reg = p.reg
-        self.loss_kind = p.loss
-        self.batch_real = p.batch_real
-        self.flip = p.flip
-        self.learn_label = p.learn_label
-        self.label_lr = p.label_lr
-        self.margin_weight = p.margin_weight
-        if self.loss_kind not in ("mse", "ce"):
-            raise ValueError(f"frepo loss must be mse or ce, not {self.loss_kind!r}")
+        if self.p.loss not in ("mse", "ce"):
+            raise ValueError(f"frepo loss must be mse or ce, not {self.p.loss!r}")
         k = ctx.num_classes
         self.sampler = RealSampler(ctx)
         labels = torch.arange(k, device=ctx.device).repeat_interleave(ctx.ipc)
         # FRePo scales the initial labels by 1/sqrt(K/10).
         self.soft_labels = (centred_one_hot(labels, k) / math.sqrt(k / 10)).requires_grad_(
-            self.learn_label
+            self.p.learn_label
         )
-        self.models = [self._fresh_model() for _ in range(self.num_models)]
-        self.optimizers = [torch.optim.Adam(m.parameters(), lr=self.online_lr) for m in self.models]
-        stagger = self.max_online_updates // self.num_models
-        self.steps = torch.tensor([stagger * i for i in range(self.num_models)], dtype=torch.long)
+        self.models = [self._fresh_model() for _ in range(self.p.num_models)]
+        self.optimizers = [torch.optim.Adam(m.parameters(), lr=self.p.online_lr) for m in self.models]
+        stagger = self.p.max_online_updates // self.p.num_models
+        self.steps = torch.tensor([stagger * i for i in range(self.p.num_models)], dtype=torch.long)
 
     def _fresh_model(self) -> torch.nn.Module:
         seed = int(self.rng.integers(2**31))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return self.ctx.build_model(self.arch, **self.overrides)
+            return self.ctx.build_model(self.p.arch, **self.overrides)
 
     def _reset(self, i: int) -> None:
         """Re-initialise pool member ``i`` in place (its optimizer forgets its moments)."""
@@ -118,7 +107,7 @@ class FRePoObjective(MatchingObjective):
         self.steps[i] = 0
 
     def _online_step(self, i: int, videos: torch.Tensor) -> None:
-        if self.steps[i] >= self.max_online_updates:
+        if self.steps[i] >= self.p.max_online_updates:
             self._reset(i)
         model, opt = self.models[i], self.optimizers[i]
         model.train().requires_grad_(True)
@@ -130,34 +119,34 @@ class FRePoObjective(MatchingObjective):
 
     def _real_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         k = self.ctx.num_classes
-        per_class = max(1, self.batch_real // k)
+        per_class = max(1, self.p.batch_real // k)
         clips = torch.cat([self.sampler.clips(c, per_class, self.rng) for c in range(k)])
         labels = torch.arange(k, device=self.ctx.device).repeat_interleave(per_class)
         return clips, labels
 
     def loss(self, videos: torch.Tensor, labels: torch.Tensor, iteration: int) -> torch.Tensor:
-        i = int(self.rng.integers(self.num_models))
+        i = int(self.rng.integers(self.p.num_models))
         self._online_step(i, videos)
         model = self.models[i].eval().requires_grad_(False)
         real, real_labels = self._real_batch()
         support, y_support = videos, self.soft_labels
-        if self.flip:
+        if self.p.flip:
             support, y_support = torch.cat([videos, videos.flip(-1)]), torch.cat(
                 [y_support, y_support]
             )
         with torch.no_grad():
             feat_target = model.features(real)
-        pred = krr_predict(feat_target, model.features(support), y_support, self.reg)
-        if self.loss_kind == "mse":
+        pred = krr_predict(feat_target, model.features(support), y_support, self.p.reg)
+        if self.p.loss == "mse":
             loss = (pred - centred_one_hot(real_labels, self.ctx.num_classes)).pow(2).sum(1).mean()
         else:
             loss = F.cross_entropy(pred, real_labels)
-        if self.learn_label and self.margin_weight > 0:
-            loss = loss + self.margin_weight * label_margin_loss(self.soft_labels)
+        if self.p.learn_label and self.p.margin_weight > 0:
+            loss = loss + self.p.margin_weight * label_margin_loss(self.soft_labels)
         return loss
 
     def param_groups(self) -> list[dict]:
-        return [{"params": [self.soft_labels], "lr": self.label_lr}] if self.learn_label else []
+        return [{"params": [self.soft_labels], "lr": self.p.label_lr}] if self.p.learn_label else []
 
     def state(self) -> dict[str, Any]:
         state = {**super().state(), "soft_labels": self.soft_labels, "pool_steps": self.steps}
@@ -166,11 +155,11 @@ class FRePoObjective(MatchingObjective):
         return state
 
     def outputs(self) -> dict[str, torch.Tensor]:
-        return {"soft_labels": self.soft_labels.detach().float().cpu()} if self.learn_label else {}
+        return {"soft_labels": self.soft_labels.detach().float().cpu()} if self.p.learn_label else {}
 
     def output_meta(self) -> dict:
         # the learned labels are KRR / MSE regression targets (centred one-hot scale), not logits
-        return {"soft_label_kind": "regression_targets"} if self.learn_label else {}
+        return {"soft_label_kind": "regression_targets"} if self.p.learn_label else {}
 
 
 @register_method

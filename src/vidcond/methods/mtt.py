@@ -121,21 +121,12 @@ class MTTObjective(MatchingObjective):
 
     def __init__(self, ctx: CondenseContext, rng: np.random.Generator):
         super().__init__(ctx, rng)
-        p = self.params_class.of(ctx.params)
+        self.p = p = self.params_class.of(ctx.params)
         self.bank = ExpertBank(ctx.require("experts"))
-        self.syn_steps = p.syn_steps
-        self.expert_epochs = p.expert_epochs
-        self.max_start_epoch = p.max_start_epoch
-        self.batch_syn = p.batch_syn
-        self.learn_lr = p.learn_lr
-        self.lr_lr = p.lr_lr
-        self.lr_momentum = p.lr_momentum
-        self.min_syn_lr = p.min_syn_lr
         self.low_memory = self.low_memory_needed(ctx) if p.low_memory == "auto" else p.low_memory
-        self.lr_param = p.lr_param
-        if self.lr_param not in LR_PARAMS:
-            raise ValueError(f"lr_param must be one of {LR_PARAMS}, not {self.lr_param!r}")
-        self.check_window(self.max_start_epoch)
+        if self.p.lr_param not in LR_PARAMS:
+            raise ValueError(f"lr_param must be one of {LR_PARAMS}, not {self.p.lr_param!r}")
+        self.check_window(self.p.max_start_epoch)
         self.net = self.bank.build_model(ctx.device).train()
         self.layout = self.bank.layout
         if tuple(n for n, _ in self.net.named_parameters()) != self.layout.names:
@@ -145,16 +136,16 @@ class MTTObjective(MatchingObjective):
                 "trajectory matching needs a deterministic student: give the experts' arch dropout: 0"
             )
         init = float(p.syn_lr_init or self.bank.lr)
-        value = math.log(init) if self.lr_param == "log" else init
-        self.lr_value = torch.tensor(value, device=ctx.device, requires_grad=self.learn_lr)
+        value = math.log(init) if self.p.lr_param == "log" else init
+        self.lr_value = torch.tensor(value, device=ctx.device, requires_grad=self.p.learn_lr)
 
     def low_memory_needed(self, ctx: CondenseContext) -> bool:
         """``low_memory: auto``: on when the unrolled student would take over half the
         memory available (the GPU's, or the host's)."""
         spec = self.bank.index["spec"]
         profile = activation_profile(spec["arch"], spec["num_classes"], spec["clip_shape"], spec["options"])
-        batch = self.batch_syn or ctx.num_classes * ctx.ipc
-        needed, available = mtt_unroll_mb(profile, batch, self.syn_steps, False), available_mb(ctx.device)
+        batch = self.p.batch_syn or ctx.num_classes * ctx.ipc
+        needed, available = mtt_unroll_mb(profile, batch, self.p.syn_steps, False), available_mb(ctx.device)
         print(
             f"low_memory auto: the unrolled student needs ~{needed:.0f} MB of {available:.0f} MB available"
             f" -> {'on' if needed > available / 2 else 'off'}"
@@ -162,9 +153,9 @@ class MTTObjective(MatchingObjective):
         return needed > available / 2
 
     def check_window(self, max_start_epoch: int) -> None:
-        if max_start_epoch < 1 or max_start_epoch - 1 + self.expert_epochs > self.bank.epochs:
+        if max_start_epoch < 1 or max_start_epoch - 1 + self.p.expert_epochs > self.bank.epochs:
             raise ValueError(
-                f"start epochs below {max_start_epoch} plus expert_epochs {self.expert_epochs} must stay "
+                f"start epochs below {max_start_epoch} plus expert_epochs {self.p.expert_epochs} must stay "
                 f"within the experts' {self.bank.epochs} epochs"
             )
 
@@ -172,11 +163,11 @@ class MTTObjective(MatchingObjective):
 
     @property
     def syn_lr(self) -> torch.Tensor:
-        return self.lr_value.exp() if self.lr_param == "log" else self.lr_value
+        return self.lr_value.exp() if self.p.lr_param == "log" else self.lr_value
 
     def _clip_lr(self) -> None:
-        if self.min_syn_lr > 0:
-            floor = math.log(self.min_syn_lr) if self.lr_param == "log" else self.min_syn_lr
+        if self.p.min_syn_lr > 0:
+            floor = math.log(self.p.min_syn_lr) if self.p.lr_param == "log" else self.p.min_syn_lr
             with torch.no_grad():
                 self.lr_value.clamp_(min=floor)
 
@@ -184,7 +175,7 @@ class MTTObjective(MatchingObjective):
 
     def start_window(self, iteration: int) -> tuple[int, int]:
         """Start epochs are drawn from [low, high) at ``iteration``."""
-        return 0, self.max_start_epoch
+        return 0, self.p.max_start_epoch
 
     def targets(self, labels: torch.Tensor) -> torch.Tensor:
         """What the student's loss compares its logits with (class indices here)."""
@@ -200,12 +191,12 @@ class MTTObjective(MatchingObjective):
 
     def _minibatches(self, n: int) -> list[torch.Tensor]:
         """``syn_steps`` index batches: successive chunks of fresh permutations (as MTT)."""
-        size = self.batch_syn or n
+        size = self.p.batch_syn or n
         batches: list[torch.Tensor] = []
-        while len(batches) < self.syn_steps:
+        while len(batches) < self.p.syn_steps:
             order = torch.as_tensor(self.rng.permutation(n), device=self.ctx.device)
             batches += list(order.split(size))
-        return batches[: self.syn_steps]
+        return batches[: self.p.syn_steps]
 
     def unroll(
         self, theta: torch.Tensor, videos: torch.Tensor, targets: torch.Tensor
@@ -228,16 +219,16 @@ class MTTObjective(MatchingObjective):
         start = int(self.rng.integers(low, high))
         device = self.ctx.device
         theta_start = self.bank.snapshot(expert, start, device)
-        theta_target = self.bank.snapshot(expert, start + self.expert_epochs, device)
+        theta_target = self.bank.snapshot(expert, start + self.p.expert_epochs, device)
         theta = self.unroll(theta_start, videos, self.targets(labels))
         return normalised_distance(theta, theta_start, theta_target)
 
     # ------------------------------------------------------------ MatchingObjective
 
     def param_groups(self) -> list[dict]:
-        if not self.learn_lr:
+        if not self.p.learn_lr:
             return []
-        return [{"params": [self.lr_value], "lr": self.lr_lr, "momentum": self.lr_momentum}]
+        return [{"params": [self.lr_value], "lr": self.p.lr_lr, "momentum": self.p.lr_momentum}]
 
     def state(self) -> dict:
         return {**super().state(), "syn_lr": self.lr_value}
