@@ -148,7 +148,7 @@ def test_rerun_plans_exactly_the_stale_jobs(tiny_run):
     sd = cfg["static_dynamic"]
     own = (cfg["methods"][sd["method"]]["static"]["spc"], cfg["methods"][sd["method"]]["dpc"])
     sd_evals = sum(1 for spc, dpc in sd["grid"] if dpc and (spc, dpc) != own)  # derived runs
-    temporal_evals = len(cfg["temporal"]["grid"])
+    temporal_evals = len(cfg["temporal"]["grid"]) * len(cfg["temporal"]["archs"])  # each point under each network
     assert planned["evaluate"] == main_evals + len(ablation["methods"]) * len(ablation["variants"]) + sd_evals + temporal_evals
     assert planned["cross_arch"] == 1
     assert not {"generate_synthetic", "extract_frames", "teacher", "condense", "evaluate_full"} & set(planned)
