@@ -153,9 +153,11 @@ def test_rerun_plans_exactly_the_stale_jobs(tiny_run):
     assert planned["cross_arch"] == 1
     assert not {"generate_synthetic", "extract_frames", "teacher", "condense", "evaluate_full"} & set(planned)
     cfg = copy.deepcopy(tiny_config())
-    cfg["models"]["convnet_gru"]["width"] = 16  # only the cross-architecture network changes
+    cfg["models"]["convnet_gru"]["width"] = 16  # only the jobs that train ConvNet+GRU change
     planned = planned_jobs(run_workflow(tiny_run, cfg, "-n"))
-    assert planned["cross_arch"] == 1 and not {"evaluate", "condense", "teacher"} & set(planned)
+    assert "convnet_gru" in cfg["temporal"]["archs"]  # each temporal point is evaluated by it too
+    assert planned["cross_arch"] == 1 and planned["evaluate"] == len(cfg["temporal"]["grid"])
+    assert not {"condense", "teacher"} & set(planned)
 
 
 @pytest.mark.slow
