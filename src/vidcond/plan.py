@@ -125,6 +125,8 @@ class Plan:
         self.teacher_arch = config["teacher"]["arch"]
         self.models = config.get("models", {})
         self.kd = config.get("kd")  # the knowledge-distillation stage runs only when configured
+        # the kd student's pretraining on a source dataset ({}: students start from scratch)
+        self.kd_pretrain = (self.kd or {}).get("pretrain") or {}
         self.diversity = config.get("diversity")
         self.sd_ablation = config.get("static_dynamic")
         self.temporal = config.get("temporal")
@@ -796,9 +798,9 @@ class Plan:
     def kd_scratch_jobs(self, base: dict) -> list[Job]:
         """With `kd.pretrain`: the student alone and each of its `scratch_methods` in every
         mode, from scratch (the rows that show what the pretrained student brings)."""
-        if not self.kd.get("pretrain"):
+        if not self.kd_pretrain:
             return []
-        methods = ["none", *self.kd["pretrain"].get("scratch_methods", ["kd"])]
+        methods = ["none", *self.kd_pretrain.get("scratch_methods", ["kd"])]
         return [
             Job("kd", {**base, "kd_method": m, "mode": mode})
             for m in methods
@@ -807,13 +809,13 @@ class Plan:
 
     def student_jobs(self) -> list[Job]:
         """The kd student pretrained on the source dataset, once per target dataset."""
-        if not (self.kd and self.kd.get("pretrain")):
+        if not self.kd_pretrain:
             return []
         return [Job("pretrain_student", {"dataset": d, "arch": self.kd["student"]}) for d in self.datasets]
 
     def kd_starts_pretrained(self, setting: str) -> bool:
         """Whether a kd job starts from the pretrained student (`scratch` runs never do)."""
-        return bool(self.kd and self.kd.get("pretrain")) and setting != "scratch"
+        return bool(self.kd_pretrain) and setting != "scratch"
 
     def kd_ablation_jobs(self) -> list[Job]:
         if not self.kd or not self.kd.get("ablation"):

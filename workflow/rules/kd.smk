@@ -41,13 +41,13 @@ rule pretrain_student:
     resources:
         gpu=1,
     params:
-        source=PLAN.kd["pretrain"]["generator"] if PLAN.kd and PLAN.kd.get("pretrain") else None,
+        source=PLAN.kd_pretrain.get("generator"),
         target=get_student_target,
         extract=get_extract_options,
         validation=get_student_validation,
         clip=get_clip,
         model_options=get_arch_options,
-        training=PLAN.kd["pretrain"]["training"] if PLAN.kd and PLAN.kd.get("pretrain") else None,
+        training=PLAN.kd_pretrain.get("training"),
         seed=config["seed"],
         code=code_version("pretrain_student"),
     script:

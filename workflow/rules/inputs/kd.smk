@@ -32,4 +32,4 @@ def get_student_target(wildcards):
 
 
 def get_student_validation(wildcards):
-    return {"fraction": 0.1, "seed": 0, **PLAN.kd["pretrain"].get("validation", {})}
+    return {"fraction": 0.1, "seed": 0, **PLAN.kd_pretrain.get("validation", {})}
