@@ -126,6 +126,33 @@ def test_settings_resolve_base_then_dataset_then_ipc():
     )  # dancing: hard labels
 
 
+def test_a_condensation_gets_the_options_of_the_networks_its_defaults_name():
+    """FRePo's entry names no `arch`: its pool is the class default `miniC3D`, built with
+    the config's `models.miniC3D` options (it was the 64-128-128 network, 7x the time)."""
+    plan = plan_of(embedded_config())
+    assert "arch" not in plan.method_params("frepo", "synthaction", 1)
+    assert plan.method_models("frepo", "synthaction", 1) == {"miniC3D": plan.models["miniC3D"]}
+    assert "miniC3D" in plan.method_models("frepo_sd", "synthaction", 1)
+    assert set(plan.method_models("dc_static", "synthaction", 1)) == {"convnet_d4"}
+
+
+def test_a_label_variant_that_trains_as_the_default_reads_the_default_evaluation():
+    """The video study's multi-soft MSE-GT is its protocol's default: random and edc (evaluated
+    under videodc in the main grid, same seeds) are not trained twice; herding and dm (whose
+    own protocol is dancing) and any change of seeds or settings still get their own job."""
+    plan = plan_of(embedded_config())
+    runs = {(job.wildcards["method"], variant): job.wildcards["variant"] for job, variant in plan.labels_ablation_runs()}
+    assert runs[("random", "multi_soft_mse_gt")] == runs[("edc", "multi_soft_mse_gt")] == "default"
+    assert runs[("herding", "multi_soft_mse_gt")] == runs[("dm", "multi_soft_mse_gt")] == "multi_soft_mse_gt"
+    assert runs[("random", "hard_ce")] == "hard_ce"
+    assert evaluate("random", "videodc") in plan.labels_ablation_jobs()
+    assert evaluate("random", "videodc", "multi_soft_mse_gt") not in plan.run_jobs()
+
+    cfg = embedded_config()
+    cfg["evaluation"]["labels_ablation"]["seeds"] = [0, 1]
+    assert all(job.wildcards["variant"] == variant for job, variant in plan_of(cfg).labels_ablation_runs())
+
+
 def test_static_dynamic_ablation_derives_one_entry_per_new_pair():
     plan = plan_of(
         tiny_config()

@@ -353,6 +353,12 @@ class Plan:
         params.update(entry.get("by_ipc", {}).get(str(ipc), {}))
         return params
 
+    def method_models(self, method: str, dataset: str, ipc: int) -> dict:
+        """Options of the `models` entries a condensation of ``method`` builds: those its entry
+        names and those its class's defaults name (FRePo's pool is the default `miniC3D`)."""
+        params = self.method_params(method, dataset, ipc)
+        return self.models_used(methods.check_params(self.method_kind(method), params).to_dict())
+
     def models_used(self, value) -> dict:
         """Options of the `models` entries named anywhere in ``value`` (so that editing the
         options of one network reruns only the jobs that build it)."""
@@ -644,21 +650,37 @@ class Plan:
             for a in cross.get("archs", [])
         ]
 
-    def labels_ablation_jobs(self) -> list[Job]:
-        """Evaluations of the label ablation: method x IPC x variant (label mode, loss, CutMix)."""
+    def labels_ablation_runs(self) -> list[tuple[Job, str]]:
+        """The label ablation, method x IPC x variant (label mode, loss, CutMix): per cell, the
+        evaluation job whose rows it reports and the variant's name. A variant that trains
+        exactly as the set's default evaluation under the same protocol and seeds (the video
+        study's multi-soft MSE-GT is its protocol's default) reads that job's rows instead of
+        training the same networks again."""
         labels = self.evaluation.get("labels_ablation")
         if not labels:
             return []
         protocol = self.ablation_protocol(labels)
-        return [
-            Job(
-                "evaluate",
-                {**wc, "arch": self.evaluation["arch"], "protocol": protocol, "variant": v},
-            )
-            for _, wc in self.condense_jobs()
-            if wc["method"] in labels["methods"] and wc["ipc"] in labels.get("ipcs", [1])
-            for v in labels["variants"]
-        ]
+        arch = self.evaluation["arch"]
+        evaluated = self.eval_jobs()
+        runs = []
+        for _, wc in self.condense_jobs():
+            if wc["method"] not in labels["methods"] or wc["ipc"] not in labels.get("ipcs", [1]):
+                continue
+            default = Job("evaluate", {**wc, "arch": arch, "protocol": protocol, "variant": "default"})
+            for variant in labels["variants"]:
+                same = (
+                    default in evaluated
+                    and self.eval_seeds(wc["method"], variant) == self.eval_seeds(wc["method"], "default")
+                    and self.eval_settings(wc["dataset"], wc["method"], variant, protocol)
+                    == self.eval_settings(wc["dataset"], wc["method"], "default", protocol)
+                )
+                job = default if same else Job("evaluate", {**default.wildcards, "variant": variant})
+                runs.append((job, variant))
+        return runs
+
+    def labels_ablation_jobs(self) -> list[Job]:
+        """The evaluation jobs the label ablation reads, each once."""
+        return _unique(job for job, _ in self.labels_ablation_runs())
 
     def sd_ablation_condense_jobs(self) -> list[Job]:
         return [

@@ -36,8 +36,13 @@ def dataset_table(manifests: dict[str, str], metas: list[str]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)[columns]
 
 
-def read_rows(paths) -> pd.DataFrame:
-    return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+def read_rows(paths, variants: list[str] | None = None) -> pd.DataFrame:
+    """The rows of every file of ``paths``; with ``variants`` (one per path) each file's
+    rows are reported as that evaluation variant."""
+    frames = [pd.read_parquet(p) for p in paths]
+    if variants is not None:
+        frames = [frame.assign(variant=v) for frame, v in zip(frames, variants, strict=True)]
+    return pd.concat(frames, ignore_index=True)
 
 
 def summarise(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

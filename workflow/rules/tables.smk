@@ -128,6 +128,7 @@ rule labels_table:
     conda:
         "../../envs/vidcond.yaml"
     params:
+        variants=LABELS_VARIANTS,
         code=code_version("labels_table"),
     script:
         "../scripts/labels_table.py"
@@ -196,5 +197,7 @@ rule claims_table:
     params:
         datasets=[wc["dataset"] for _, wc in PLAN.diversity_jobs()],
         kinds={m: PLAN.method_kind(m) for m in PLAN.entries},
+        label_variants=LABELS_VARIANTS,
+        code=code_version("claims_table"),
     script:
         "../scripts/claims_table.py"

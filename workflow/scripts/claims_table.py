@@ -15,7 +15,7 @@ def main(smk):
     }
     table = claims_table(
         main_rows=read_rows(smk.input.main),
-        label_rows=read_rows(smk.input.labels) if smk.input.labels else None,
+        label_rows=read_rows(smk.input.labels, variants=smk.params.label_variants) if smk.input.labels else None,
         kd_rows=read_rows(smk.input.kd) if smk.input.kd else None,
         covered=covered,
         kinds=smk.params.kinds,

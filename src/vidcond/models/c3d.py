@@ -11,6 +11,7 @@ Three blocks Conv3d k(3,7,7) s(1,2,2) p(1,3,3) with channels 3->64->128->128 and
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from . import VideoModel, norm_layer, register
@@ -69,7 +70,9 @@ class MiniC3D(VideoModel):
             raise ValueError(f"unknown MiniC3D head {head!r}; use linear or conv_max")
 
     def embed(self, x):
-        maps = self.blocks(x.transpose(1, 2))  # [B, C, T, H, W]
+        # [B, C, T, H, W] with channels innermost: oneDNN's fast 3D convolutions (no copy
+        # for clips from to_clip_tensor; 10-15 % of an evaluation step otherwise)
+        maps = self.blocks(x.transpose(1, 2).contiguous(memory_format=torch.channels_last_3d))
         return maps.mean(dim=(2, 3, 4)) if self.head_kind == "linear" else maps
 
     def head(self, h):

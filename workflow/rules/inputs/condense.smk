@@ -7,7 +7,7 @@ def get_method_params(wildcards):
 
 
 def get_method_models(wildcards):
-    return PLAN.models_used(get_method_params(wildcards))
+    return PLAN.method_models(wildcards.method, wildcards.dataset, int(wildcards.ipc))
 
 
 def get_method_kind(wildcards):
