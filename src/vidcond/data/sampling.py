@@ -57,8 +57,13 @@ def segment_indices(n: int, num_segments: int, rng: np.random.Generator | None =
     return np.minimum(picks, n - 1)
 
 
+# The range of the float clips `to_clip_tensor` makes (uint8 / 255): every method that makes
+# pixels (distillation steps, decoders, generators) keeps them in it.
+PIXEL_RANGE = (0.0, 1.0)
+
+
 def to_clip_tensor(frames: np.ndarray) -> torch.Tensor:
-    """uint8 frames [..., T, H, W, 3] -> float clips [..., T, 3, H, W] in [0, 1]."""
+    """uint8 frames [..., T, H, W, 3] -> float clips [..., T, 3, H, W] in :data:`PIXEL_RANGE`."""
     x = torch.from_numpy(np.ascontiguousarray(frames))
     return x.movedim(-1, -3).float().div_(255.0)
 

@@ -17,8 +17,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..data.sampling import PIXEL_RANGE
 from .base import CondenseContext, param, register_method
-from .distill import PIXEL_RANGE, DistillationMethod, DistillLoop, InitParams, MatchingObjective, RealSampler, init_synthetic
+from .distill import DistillationMethod, DistillLoop, InitParams, MatchingObjective, RealSampler, init_synthetic
 
 
 @dataclass(frozen=True, kw_only=True)

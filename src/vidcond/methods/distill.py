@@ -35,13 +35,9 @@ from tqdm import tqdm
 
 from ..checkpoint import Checkpointer, TrainingState
 from ..condensed import INTERPOLATIONS, duplicate_frames, interpolate_frames
-from ..data.sampling import evenly_spaced_frames, evenly_spaced_positions, random_clip, to_clip_tensor
+from ..data.sampling import PIXEL_RANGE, evenly_spaced_frames, evenly_spaced_positions, random_clip, to_clip_tensor
 from .base import Condensed, CondenseContext, Method, Params, param
 from .random import random_real_clips
-
-# The range of the clips `to_clip_tensor` makes (uint8 / 255), which every pixel-space
-# method keeps its learnable pixels in after each step.
-PIXEL_RANGE = (0.0, 1.0)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..checkpoint import Checkpointer
+from ..data.sampling import PIXEL_RANGE
 from ..gvd import Guidance, class_centroids, compose_mvic, sample
 from .base import Condensed, CondenseContext, Method, Params, param, register_method
 
@@ -150,7 +151,7 @@ class DiffusionMethod(Method):
         if tuple(clips.shape[-2:]) == tuple(size):
             return clips
         frames = F.interpolate(clips.flatten(0, 1), size=tuple(size), mode="bilinear", align_corners=False)
-        return frames.unflatten(0, clips.shape[:2]).clamp(0, 1)
+        return frames.unflatten(0, clips.shape[:2]).clamp(*PIXEL_RANGE)
 
 
 def _batch_part(value, part: slice):

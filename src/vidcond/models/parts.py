@@ -12,6 +12,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ..data.sampling import PIXEL_RANGE
+
 PARTS: dict[str, Callable[..., nn.Module]] = {}
 
 
@@ -41,7 +43,7 @@ class Integrator(nn.Module):
     def forward(self, static: torch.Tensor, dynamic: torch.Tensor) -> torch.Tensor:
         t = dynamic.shape[1]
         stacked = torch.cat([static.unsqueeze(1).expand(-1, t, -1, -1, -1), dynamic], dim=2)
-        return self.net(stacked.transpose(1, 2)).transpose(1, 2).clamp(0.0, 1.0)
+        return self.net(stacked.transpose(1, 2)).transpose(1, 2).clamp(*PIXEL_RANGE)
 
 
 @register_part("integrator_conv")

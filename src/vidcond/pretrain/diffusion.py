@@ -43,7 +43,7 @@ from tqdm import tqdm
 
 from ..checkpoint import Checkpointer, TrainingState
 from ..data.framestore import FrameStore
-from ..data.sampling import clip_span, fitting_stride, random_clip, to_clip_tensor
+from ..data.sampling import PIXEL_RANGE, clip_span, fitting_stride, random_clip, to_clip_tensor
 from ..io import write_json
 
 MODEL_FILE = "vidcond_diffusion.json"
@@ -274,7 +274,7 @@ class ScratchDiffusion(VideoDiffusion):
 
     def decode(self, latents):
         frames = self.latent_space.decode_frames(latents[..., 0, 0].transpose(1, 2))  # [B, T, pixels]
-        return frames.unflatten(2, (3, *self.resolution)).clamp(0, 1)
+        return frames.unflatten(2, (3, *self.resolution)).clamp(*PIXEL_RANGE)
 
     def condition(self, labels):
         return F.one_hot(labels.long(), self.num_classes + 1).float()[:, None].to(self.device)
@@ -323,7 +323,7 @@ class ModelScopeDiffusion(VideoDiffusion):
         frames = latents.transpose(1, 2).flatten(0, 1) / self.scale
         with torch.no_grad():
             images = torch.cat([self.vae.decode(chunk.to(self.vae.dtype)).sample for chunk in frames.split(self.encode_batch)])
-        return ((images.float().unflatten(0, latents.shape[:1] + latents.shape[2:3]) + 1) / 2).clamp(0, 1)
+        return ((images.float().unflatten(0, latents.shape[:1] + latents.shape[2:3]) + 1) / 2).clamp(*PIXEL_RANGE)
 
     def latent_shape(self, num_frames):
         h, w = self.resolution
