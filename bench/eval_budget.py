@@ -45,7 +45,8 @@ def main() -> None:
     for protocol in args.protocols:
         for ipc in args.ipcs:
             for steps in args.steps:
-                settings = {**evaluation["protocols"][protocol], **evaluation.get("overrides", {}), "min_clips": steps * 10 * ipc}
+                # the budget alone sets the steps (no epoch floor from the overrides)
+                settings = {**evaluation["protocols"][protocol], **evaluation.get("overrides", {}), "epochs": 1, "min_clips": steps * 10 * ipc}
                 settings.pop("teacher_arch", None)
                 started = time.perf_counter()
                 rows = evaluation_rows(
