@@ -22,7 +22,28 @@ iteration: the two alternate in one process, `--repeats` rounds after one warm-u
 median; peak memory: each run alone in a fresh process (setup plus 2 iterations), the
 resident peak and its growth over the setup (allocated CUDA memory on a GPU).
 
-    python bench/distill_speed.py --vs-official [--repeats 5] [--threads 2]
+With --vs-official --method mtt: MTT's iteration (`MTTObjective.loss`, backward, one SGD
+step of the videos and the learnable lr) against the official MTT branch's loop (see
+`OfficialStyleMTT`), on one synthetic expert of the same network without dropout (epoch 0
+a fresh network, epoch 1 a small random step; start epoch 0, expert_epochs 1, batch_syn =
+the whole set as the official scripts, lr_teacher 0.01), N = `--syn-steps` student steps,
+our `low_memory` off (the official keeps the whole unrolled graph). Both start from the
+same videos (the official's normalised once, as its data); the first iteration's losses
+and gradients with respect to the pixels are compared before timing (last column: their
+relative differences). The time and memory machinery is DM's.
+
+    python bench/distill_speed.py --vs-official [--method mtt] [--syn-steps 5 20]
+                                  [--sizes 8x32x32] [--repeats 5] [--threads 2]
+
+Measured 2026-11-30 (nice 19, 1 thread, 2 shared cores under a load of 4-8; MTT after the
+student stopped convolving channels-last):
+
+    case                           official ms  ours ms  ratio  peak MB off/ours  ratio  growth MB off/ours  rel. diff loss/grad
+    8x32x32 10 cl, N=5                    3310     3306   1.00      851/861        1.01       419/464        1.1e-07/4.4e-07
+    8x32x32 10 cl, N=20                  12962    12745   0.98     1504/1490       0.99      1077/1093       0.0e+00/2.9e-07
+MEASURED_112
+    Before (channels-last student; 5 rounds): 8x32x32 N=5 3205/3440 ms 1.07, N=20 13186/14292 ms
+    1.08, peak 1538/1763 MB (a converted weight copy kept per step), gradient rel. diff 1.8e-3.
 """
 
 from __future__ import annotations
