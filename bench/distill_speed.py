@@ -363,12 +363,10 @@ class OfficialStyleMTT:
     student a ReparamModule-style functional forward over the last flat vector (the official
     ConvNet3D forward: permute to [B, C, T, H, W], conv blocks, head); ``syn_steps`` SGD steps
     on chunks of a permutation of the synthetic set (normalised once, as the official data)
-    with the learnable syn_lr; the summed
-    squared distances each divided by the number of parameters; one backward; syn_lr clamped
-    to >= 1e-3 after its step (the Dancing code)."""
+    with the learnable syn_lr; the summed squared distances each divided by the number of
+    parameters; one backward; syn_lr clamped to >= 1e-3 after its step (the Dancing code)."""
 
     def __init__(self, ctx, syn, labels, lr, syn_steps):
-        import numpy as np
         import torch
         from torch.func import functional_call
 
@@ -390,7 +388,7 @@ class OfficialStyleMTT:
         self.student_net = student_net
         # the official set lives in the normalised space of its data pipeline
         syn = ((syn.detach() - net.mean) / net.std).requires_grad_(True)
-        self.syn, self.labels, self.syn_steps, self.np = syn, labels, syn_steps, np
+        self.syn, self.labels, self.syn_steps = syn, labels, syn_steps
         self.batch_syn = len(syn)
         self.syn_lr = torch.tensor(bank.lr).requires_grad_(True)
         self.optimizer_img = torch.optim.SGD([syn], lr=lr, momentum=0.5)
@@ -403,9 +401,9 @@ class OfficialStyleMTT:
         return self.syn.grad / self.std
 
     def step(self) -> float:
+        import numpy as np
         import torch
 
-        np = self.np
         expert_trajectory = self.buffer[np.random.randint(0, len(self.buffer))]
         start_epoch = np.random.randint(0, MTT_SETTINGS["max_start_epoch"])
         starting_params = expert_trajectory[start_epoch]
