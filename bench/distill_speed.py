@@ -41,6 +41,7 @@ student stopped convolving channels-last):
     case                           official ms  ours ms  ratio  peak MB off/ours  ratio  growth MB off/ours  rel. diff loss/grad
     8x32x32 10 cl, N=5                    3310     3306   1.00      851/861        1.01       419/464        1.1e-07/4.4e-07
     8x32x32 10 cl, N=20                  12962    12745   0.98     1504/1490       0.99      1077/1093       0.0e+00/2.9e-07
+    16x112x112 2 cl, N=5                 15972    15479   0.97     1297/1263       0.97       859/862        6.4e-08/1.3e-06
 MEASURED_112
     Before (channels-last student; 5 rounds): 8x32x32 N=5 3205/3440 ms 1.07, N=20 13186/14292 ms
     1.08, peak 1538/1763 MB (a converted weight copy kept per step), gradient rel. diff 1.8e-3.
