@@ -43,6 +43,7 @@ student stopped convolving channels-last):
     8x32x32 10 cl, N=20                  12962    12745   0.98     1504/1490       0.99      1077/1093       0.0e+00/2.9e-07
     16x112x112 2 cl, N=5                 15972    15479   0.97     1297/1263       0.97       859/862        6.4e-08/1.3e-06
     16x112x112 2 cl, N=20 (3 rounds)     41395    41556   1.00     2998/2983       1.00      2559/2582       1.5e-04/3.6e-02
+      the same, a second run             40665    41462   1.02     2980/2972       1.00      2541/2572       1.5e-04/3.6e-02
     At 16x112x112 with N=20 the student runs far from the target (loss 50.5), which
     amplifies rounding: our own loss at another batch order differs by 3e-6 and its
     gradient by 8.6e-3; at N=5 the two agree to 6e-8 / 1e-6.
