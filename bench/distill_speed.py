@@ -17,12 +17,38 @@ a loop written in the style of the official "Dancing with Still Images" DM (a fr
 network each iteration; per class: a batch of real clips drawn from a preloaded, normalised
 float tensor, `embed(real).detach()`, `embed(syn)`, squared distance of the means; one
 backward). Same network (MiniC3D 64-128-128, no norm, conv_max head, the paper's), same
-seeds, IPC 1, at 8x32x32 with 10 classes and 16x112x112 with 2 classes. Seconds per
+seeds, IPC 1, at 8x32x32 with 10 classes and 16x112x112 with 2 classes. Milliseconds per
 iteration: the two alternate in one process, `--repeats` rounds after one warm-up each,
 median; peak memory: each run alone in a fresh process (setup plus 2 iterations), the
 resident peak and its growth over the setup (allocated CUDA memory on a GPU).
 
-    python bench/distill_speed.py --vs-official [--repeats 5] [--threads 2]
+With --vs-official --method mtt: MTT's iteration (`MTTObjective.loss`, backward, one SGD
+step of the videos and the learnable lr) against the official MTT branch's loop (see
+`OfficialStyleMTT`), on one synthetic expert of the same network without dropout (epoch 0
+a fresh network, epoch 1 a small random step; start epoch 0, expert_epochs 1, batch_syn =
+the whole set as the official scripts, lr_teacher 0.01), N = `--syn-steps` student steps,
+our `low_memory` off (the official keeps the whole unrolled graph). Both start from the
+same videos (the official's normalised once, as its data); the first iteration's losses
+and gradients with respect to the pixels are compared before timing (last column: their
+relative differences). Timing and peak memory are measured as for DM.
+
+    python bench/distill_speed.py --vs-official [--method mtt] [--syn-steps 5 20]
+                                  [--sizes 8x32x32] [--repeats 5] [--threads 2]
+
+Measured 2026-11-30 (nice 19, 1 thread, 2 shared cores under a load of 4-8; MTT after the
+student stopped convolving channels-last):
+
+    case                           official ms  ours ms  ratio  peak MB off/ours  ratio  growth MB off/ours  rel. diff loss/grad
+    8x32x32 10 cl, N=5                    3310     3306   1.00      851/861        1.01       419/464        1.1e-07/4.4e-07
+    8x32x32 10 cl, N=20                  12962    12745   0.98     1504/1490       0.99      1077/1093       0.0e+00/2.9e-07
+    16x112x112 2 cl, N=5                 15972    15479   0.97     1297/1263       0.97       859/862        6.4e-08/1.3e-06
+    16x112x112 2 cl, N=20 (3 rounds)     41395    41556   1.00     2998/2983       1.00      2559/2582       1.5e-04/3.6e-02
+      the same, a second run             40665    41462   1.02     2980/2972       1.00      2541/2572       1.5e-04/3.6e-02
+    At 16x112x112 with N=20 the student runs far from the target (loss 50.5), which
+    amplifies rounding: our own loss at another batch order differs by 3e-6 and its
+    gradient by 8.6e-3; at N=5 the two agree to 6e-8 / 1e-6.
+    Before (channels-last student; 5 rounds): 8x32x32 N=5 3205/3440 ms 1.07, N=20 13186/14292 ms
+    1.08, peak 1538/1763 MB (a converted weight copy kept per step), gradient rel. diff 1.8e-3.
 """
 
 from __future__ import annotations
@@ -279,16 +305,22 @@ class OursDM:
         return loss.item()
 
 
-def dm_runner(kind: str, size: str, scratch: Path):
+def random_store(size: str, scratch: Path, per_class: int) -> Path:
+    frames, pixels, classes, _ = OFFICIAL_SIZES[size]
+    store_dir = scratch / f"{size}_{per_class}"
+    if not (store_dir / "store.json").exists():
+        write_random_store(store_dir, classes, per_class, 2 * frames, pixels)
+    return store_dir
+
+
+def dm_runner(kind: str, case: str, scratch: Path):
     import torch
 
     from vidcond.data.framestore import FrameStore
     from vidcond.methods import CondenseContext
 
-    frames, pixels, classes, batch_real = OFFICIAL_SIZES[size]
-    store_dir = scratch / size
-    if not (store_dir / "store.json").exists():
-        write_random_store(store_dir, classes, max(batch_real, 4), 2 * frames, pixels)
+    frames, pixels, classes, batch_real = OFFICIAL_SIZES[case]
+    store_dir = random_store(case, scratch, max(batch_real, 4))
     ctx = CondenseContext(store=FrameStore(store_dir), dataset="random", ipc=1, params={"arch": "miniC3D", "batch_real": batch_real},
                           clip={"num_frames": frames, "stride": 1}, model_options={"miniC3D": PAPER_MINIC3D}, progress=False)
     torch.manual_seed(0)
@@ -297,16 +329,184 @@ def dm_runner(kind: str, size: str, scratch: Path):
     return (OursDM if kind == "ours" else OfficialStyleDM)(ctx, syn, labels, lr=1.0)
 
 
+# The student of the trajectory-matching comparison: the paper's MiniC3D without dropout
+# (MTT needs a deterministic student); experts trained with the official lr_teacher.
+MTT_STUDENT = {**PAPER_MINIC3D, "dropout": 0.0}
+MTT_LR_TEACHER = 0.01
+MTT_SETTINGS = {"expert_epochs": 1, "max_start_epoch": 1, "batch_syn": 0, "lr_lr": 1e-5, "lr_momentum": 0.5, "min_syn_lr": 1e-3}
+
+
+def write_random_experts(stem: Path, classes: int, clip_shape: list[int]) -> None:
+    """One synthetic expert in the format ExpertBank reads: epoch 0 a fresh network, epoch 1
+    the same plus a random step about as long as five student steps (so that the loss
+    depends on the student; no expert training needed)."""
+    import torch
+    from safetensors.torch import save_file
+
+    from vidcond.models import build_model
+    from vidcond.pretrain.experts import ParamLayout
+
+    torch.manual_seed(1)
+    net = build_model("miniC3D", classes, clip_shape, **MTT_STUDENT)
+    layout = ParamLayout.of(net)
+    start = layout.flatten(net)
+    target = start + 2e-5 * torch.randn_like(start)
+    stem.mkdir(parents=True, exist_ok=True)
+    save_file({"trajectory": torch.stack([start, target]).contiguous()}, str(stem / "expert_000.safetensors"))
+    index = {
+        "spec": {"arch": "miniC3D", "num_classes": classes, "clip_shape": clip_shape, "options": MTT_STUDENT},
+        "param_names": list(layout.names), "param_shapes": [list(s) for s in layout.shapes],
+        "num_params": layout.num_params, "num_experts": 1, "epochs": 1,
+        "training": {"lr": MTT_LR_TEACHER}, "experts": [{"file": "expert_000.safetensors"}],
+    }
+    stem.with_suffix(".json").write_text(json.dumps(index))
+
+
+class OfficialStyleMTT:
+    """The official MTT iteration (distill_baseline.py's MTT branch): the expert buffer held in
+    memory as lists of parameter tensors, concatenated into flat vectors each iteration; the
+    student a ReparamModule-style functional forward over the last flat vector (the official
+    ConvNet3D forward: permute to [B, C, T, H, W], conv blocks, head); ``syn_steps`` SGD steps
+    on chunks of a permutation of the synthetic set (normalised once, as the official data)
+    with the learnable syn_lr; the summed squared distances each divided by the number of
+    parameters; one backward; syn_lr clamped to >= 1e-3 after its step (the Dancing code)."""
+
+    def __init__(self, ctx, syn, labels, lr, syn_steps):
+        import torch
+        from torch.func import functional_call
+
+        from vidcond.pretrain.experts import ExpertBank
+
+        bank = ExpertBank(ctx.require("experts"))
+        net = bank.build_model().train()
+        self.names, self.shapes = bank.layout.names, bank.layout.shapes
+        self.numels = bank.layout.sizes
+        self.buffer = [[[p.clone() for p in bank.layout.unflatten(bank.snapshot(e, t)).values()]
+                        for t in range(bank.epochs + 1)] for e in range(bank.num_experts)]
+
+        def student_net(x, flat_param):
+            params = {n: t.view(s) for n, t, s in zip(self.names, flat_param.split(self.numels), self.shapes)}
+            return functional_call(net, params, (x.permute(0, 2, 1, 3, 4),))
+
+        # the official network's forward on [B, C, T, H, W]
+        net.forward = lambda x: net.head(net.blocks(x))
+        self.student_net = student_net
+        # the official set lives in the normalised space of its data pipeline
+        syn = ((syn.detach() - net.mean) / net.std).requires_grad_(True)
+        self.syn, self.labels, self.syn_steps = syn, labels, syn_steps
+        self.batch_syn = len(syn)
+        self.syn_lr = torch.tensor(bank.lr).requires_grad_(True)
+        self.optimizer_img = torch.optim.SGD([syn], lr=lr, momentum=0.5)
+        self.optimizer_lr = torch.optim.SGD([self.syn_lr], lr=MTT_SETTINGS["lr_lr"], momentum=MTT_SETTINGS["lr_momentum"])
+        self.criterion = torch.nn.CrossEntropyLoss()
+        self.std = net.std
+
+    def pixel_grad(self):
+        """The last gradient with respect to the videos on the [0, 1] pixel scale."""
+        return self.syn.grad / self.std
+
+    def step(self) -> float:
+        import numpy as np
+        import torch
+
+        expert_trajectory = self.buffer[np.random.randint(0, len(self.buffer))]
+        start_epoch = np.random.randint(0, MTT_SETTINGS["max_start_epoch"])
+        starting_params = expert_trajectory[start_epoch]
+        target_params = expert_trajectory[start_epoch + MTT_SETTINGS["expert_epochs"]]
+        target_params = torch.cat([p.reshape(-1) for p in target_params], 0)
+        student_params = [torch.cat([p.reshape(-1) for p in starting_params], 0).requires_grad_(True)]
+        starting_params = torch.cat([p.reshape(-1) for p in starting_params], 0)
+        num_params = sum(self.numels)
+        indices_chunks = []
+        for _ in range(self.syn_steps):
+            if not indices_chunks:
+                indices = torch.randperm(len(self.syn))
+                indices_chunks = list(torch.split(indices, self.batch_syn))
+            these_indices = indices_chunks.pop()
+            x = self.syn[these_indices]
+            this_y = self.labels[these_indices]
+            out = self.student_net(x, flat_param=student_params[-1])
+            ce_loss = self.criterion(out, this_y)
+            grad = torch.autograd.grad(ce_loss, student_params[-1], create_graph=True)[0]
+            student_params.append(student_params[-1] - self.syn_lr * grad)
+        param_loss = torch.nn.functional.mse_loss(student_params[-1], target_params, reduction="sum") / num_params
+        param_dist = torch.nn.functional.mse_loss(starting_params, target_params, reduction="sum") / num_params
+        grand_loss = param_loss / param_dist
+        self.optimizer_img.zero_grad()
+        self.optimizer_lr.zero_grad()
+        grand_loss.backward()
+        self.optimizer_img.step()
+        self.optimizer_lr.step()
+        with torch.no_grad():
+            self.syn_lr.clamp_(min=0.001)
+        return grand_loss.item()
+
+
+class OursMTT:
+    """vidcond's MTT iteration: what `distill_videos` runs each step (the videos and the
+    learnable lr in one optimizer)."""
+
+    def __init__(self, ctx, syn, labels, lr, syn_steps):
+        import numpy as np
+        import torch
+
+        from vidcond.methods.mtt import MTTObjective
+
+        self.objective = MTTObjective(ctx, np.random.default_rng(1))
+        self.syn, self.labels = syn, labels
+        groups = [{"params": [syn], "lr": lr}, *self.objective.param_groups()]
+        self.optimizer = torch.optim.SGD(groups, lr=lr, momentum=0.5)
+
+    def pixel_grad(self):
+        return self.syn.grad
+
+    def step(self) -> float:
+        loss = self.objective.loss(self.syn, self.labels, 0)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.item()
+
+
+def mtt_runner(kind: str, case: str, scratch: Path):
+    import torch
+
+    from vidcond.data.framestore import FrameStore
+    from vidcond.methods import CondenseContext
+
+    size, steps = case.split("-N")
+    frames, pixels, classes, _ = OFFICIAL_SIZES[size]
+    stem = scratch / f"experts_{size}"
+    if not stem.with_suffix(".json").exists():
+        write_random_experts(stem, classes, [frames, 3, pixels, pixels])
+    params = {**MTT_SETTINGS, "syn_steps": int(steps), "low_memory": False}
+    ctx = CondenseContext(store=FrameStore(random_store(size, scratch, 1)), dataset="random", ipc=1, params=params,
+                          clip={"num_frames": frames, "stride": 1}, inputs={"experts": str(stem)}, progress=False)
+    torch.manual_seed(0)
+    syn = torch.rand(classes, frames, 3, pixels, pixels).requires_grad_(True)
+    labels = torch.arange(classes)
+    return (OursMTT if kind == "ours" else OfficialStyleMTT)(ctx, syn, labels, lr=100.0, syn_steps=int(steps))
+
+
+RUNNERS = {"dm": dm_runner, "mtt": mtt_runner}
+
+
+def official_cases(args) -> list[tuple[str, str]]:
+    """(case key, description) of each comparison row of ``args.method``."""
+    sizes = args.sizes or list(OFFICIAL_SIZES)
+    if args.method == "dm":
+        return [(s, f"{s} {OFFICIAL_SIZES[s][2]} cl, {OFFICIAL_SIZES[s][3]} real/cl") for s in sizes]
+    return [(f"{s}-N{n}", f"{s} {OFFICIAL_SIZES[s][2]} cl, N={n}") for s in sizes for n in args.syn_steps]
+
+
 def rss_mb() -> float:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-def dm_memory(kind: str, size: str, scratch: Path) -> dict:
+def runner_memory(method: str, kind: str, case: str, scratch: Path) -> dict:
     """Peak memory of setup plus 2 iterations of one runner (run in a fresh process)."""
-    import torch
-
-    runner = dm_runner(kind, size, scratch)
+    runner = RUNNERS[method](kind, case, scratch)
     before = rss_mb()
     for _ in range(2):
         runner.step()
@@ -318,32 +518,40 @@ def vs_official(args) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    print(f"DM: ours against an official-style loop; MiniC3D {PAPER_MINIC3D}, IPC 1, {args.threads} threads, "
-          f"median of {args.repeats} alternating rounds")
-    print(f"{'size':<11} {'classes':>7} {'real/class':>10} {'official s':>10} {'ours s':>7} {'ratio':>6} "
-          f"{'peak MB off/ours':>17} {'ratio':>6} {'growth MB off/ours':>19}")
+    print(f"{args.method.upper()}: ours against an official-style loop; MiniC3D {PAPER_MINIC3D}, IPC 1, "
+          f"{args.threads} threads, median of {args.repeats} alternating rounds after a warm-up")
+    print(f"{'case':<30} {'official ms':>11} {'ours ms':>8} {'ratio':>6} {'peak MB off/ours':>17} {'ratio':>6} "
+          f"{'growth MB off/ours':>19}  rel. diff loss/grad")
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
-        for size, (_, _, classes, batch_real) in OFFICIAL_SIZES.items():
+        for case, description in official_cases(args):
             memory = {}
             for kind in ("official", "ours"):
-                child = [sys.executable, __file__, f"--dm-memory={kind},{size},{scratch}", f"--threads={args.threads}"]
-                done = subprocess.run(child, capture_output=True, text=True, check=True)
+                child = [sys.executable, __file__, f"--official-memory={args.method},{kind},{case},{scratch}",
+                         f"--threads={args.threads}"]
+                done = subprocess.run(child, capture_output=True, text=True)
+                if done.returncode != 0:
+                    raise RuntimeError(f"{kind} {case} memory run failed:\n{done.stderr}")
                 memory[kind] = json.loads(done.stdout.strip().splitlines()[-1])
-            runners = {kind: dm_runner(kind, size, scratch) for kind in ("official", "ours")}
+            runners = {kind: RUNNERS[args.method](kind, case, scratch) for kind in ("official", "ours")}
+            # the warm-up: both start from identical tensors, so their first losses agree
+            first = {kind: runner.step() for kind, runner in runners.items()}
+            check = "-"
+            if all(hasattr(runner, "pixel_grad") for runner in runners.values()):
+                grads = {kind: runner.pixel_grad() for kind, runner in runners.items()}
+                check = (f"{abs(first['ours'] - first['official']) / abs(first['official']):.1e}/"
+                         f"{(grads['ours'] - grads['official']).abs().max() / grads['official'].abs().max():.1e}")
             seconds = {kind: [] for kind in runners}
-            for kind, runner in runners.items():
-                runner.step()  # warm-up
             for _ in range(args.repeats):
                 for kind, runner in runners.items():
                     started = time.perf_counter()
                     runner.step()
                     seconds[kind].append(time.perf_counter() - started)
-            off, ours = (statistics.median(seconds[k]) for k in ("official", "ours"))
+            off, ours = (1000 * statistics.median(seconds[k]) for k in ("official", "ours"))
             mo, mu = memory["official"], memory["ours"]
-            print(f"{size:<11} {classes:>7} {batch_real:>10} {off:10.3f} {ours:7.3f} {ours / off:6.2f} "
+            print(f"{description:<30} {off:11.0f} {ours:8.0f} {ours / off:6.2f} "
                   f"{mo['peak_mb']:8.0f}/{mu['peak_mb']:<8.0f} {mu['peak_mb'] / mo['peak_mb']:6.2f} "
-                  f"{mo['growth_mb']:9.0f}/{mu['growth_mb']:<9.0f}")
+                  f"{mo['growth_mb']:9.0f}/{mu['growth_mb']:<9.0f}  {check}", flush=True)
 
 
 def main() -> None:
@@ -362,17 +570,20 @@ def main() -> None:
         "--input", action="append", default=[], help="name=path stem of a required input"
     )
     parser.add_argument("--one", help=argparse.SUPPRESS)  # child process: method,ipc,store,scratch
-    parser.add_argument("--vs-official", action="store_true", help="DM against an official-style loop")
+    parser.add_argument("--vs-official", action="store_true", help="one method against an official-style loop")
+    parser.add_argument("--method", choices=sorted(RUNNERS), default="dm", help="--vs-official: the method")
+    parser.add_argument("--sizes", nargs="+", choices=list(OFFICIAL_SIZES), help="--vs-official: clip sizes (default: all)")
+    parser.add_argument("--syn-steps", type=int, nargs="+", default=[5, 20], help="--vs-official mtt: student steps N")
     parser.add_argument("--repeats", type=int, default=5, help="--vs-official: alternating rounds")
     parser.add_argument("--threads", type=int, default=2, help="--vs-official: torch threads")
-    parser.add_argument("--dm-memory", help=argparse.SUPPRESS)  # child process: kind,size,scratch
+    parser.add_argument("--official-memory", help=argparse.SUPPRESS)  # child process: method,kind,case,scratch
     args = parser.parse_args()
-    if args.dm_memory:
+    if args.official_memory:
         import torch
 
         torch.set_num_threads(args.threads)
-        kind, size, scratch = args.dm_memory.split(",")
-        print(json.dumps(dm_memory(kind, size, Path(scratch))))
+        method, kind, case, scratch = args.official_memory.split(",", 3)
+        print(json.dumps(runner_memory(method, kind, case, Path(scratch))))
         return
     if args.vs_official:
         vs_official(args)

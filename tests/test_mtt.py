@@ -166,6 +166,23 @@ def test_one_unrolled_step_is_a_manual_sgd_step(tiny_store, expert_stem, low_mem
     torch.testing.assert_close(stepped.detach(), expected, rtol=1e-5, atol=1e-6)
 
 
+def test_student_convolves_its_flat_weights_in_their_own_layout(tiny_store, expert_stem):
+    # channels-last input would convert every view of the flat θ (and its gradient) per
+    # convolution; the logits are those of the channels-last network
+    objective = MTTObjective(make_ctx(tiny_store, expert_stem, max_start_epoch=2), np.random.default_rng(0))
+    assert objective.net.channels_last is False
+    videos = torch.rand(2, 4, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    weights = objective.bank.layout.unflatten(objective.bank.snapshot(1, 2))
+    channels_last = objective.bank.build_model().train()
+    assert channels_last.channels_last is True
+    torch.testing.assert_close(
+        torch.func.functional_call(objective.net, weights, (videos,)),
+        torch.func.functional_call(channels_last, weights, (videos,)),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
 def _loss_and_grads(ctx, videos, labels):
     objective = MTTObjective(ctx, np.random.default_rng(4))
     videos = videos.clone().requires_grad_(True)

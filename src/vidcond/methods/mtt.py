@@ -128,6 +128,7 @@ class MTTObjective(MatchingObjective):
             raise ValueError(f"lr_param must be one of {LR_PARAMS}, not {self.p.lr_param!r}")
         self.check_window(self.p.max_start_epoch)
         self.net = self.bank.build_model(ctx.device).train()
+        self.net.channels_last = False  # its weights are views of the flat θ
         self.layout = self.bank.layout
         if tuple(n for n, _ in self.net.named_parameters()) != self.layout.names:
             raise ValueError("the experts' network does not match their recorded parameter layout")

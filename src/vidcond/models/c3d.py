@@ -72,7 +72,8 @@ class MiniC3D(VideoModel):
     def embed(self, x):
         # [B, C, T, H, W] with channels innermost: oneDNN's fast 3D convolutions (no copy
         # for clips from to_clip_tensor; 10-15 % of an evaluation step otherwise)
-        maps = self.blocks(x.transpose(1, 2).contiguous(memory_format=torch.channels_last_3d))
+        x = x.transpose(1, 2)
+        maps = self.blocks(x.contiguous(memory_format=torch.channels_last_3d) if self.channels_last else x)
         return maps.mean(dim=(2, 3, 4)) if self.head_kind == "linear" else maps
 
     def head(self, h):
