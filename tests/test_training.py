@@ -106,6 +106,41 @@ def test_random_resized_crop_uses_one_window_per_clip():
     assert torch.equal(out[:, 0], out[:, 1]) and torch.equal(out[:, :, 0], out[:, :, 1])
 
 
+def _per_clip_resized_crop(clips, scale, generator):
+    """The per-clip reference (the loop the batched crop replaced): each clip's window cut
+    out and resized by F.interpolate."""
+    b, t, c, h, w = clips.shape
+    out = torch.empty_like(clips)
+    rand = torch.rand(b, 4, generator=generator)
+    for i in range(b):
+        area = h * w * (scale[0] + (scale[1] - scale[0]) * rand[i, 0].item())
+        aspect = math.exp(math.log(3 / 4) + (math.log(4 / 3) - math.log(3 / 4)) * rand[i, 1].item())
+        ch = min(h, max(1, round(math.sqrt(area / aspect))))
+        cw = min(w, max(1, round(math.sqrt(area * aspect))))
+        top, left = int(rand[i, 2] * (h - ch + 1)), int(rand[i, 3] * (w - cw + 1))
+        window = clips[i, :, :, top : top + ch, left : left + cw]
+        out[i] = torch.nn.functional.interpolate(window, size=(h, w), mode="bilinear", align_corners=False)
+    return out
+
+
+@pytest.mark.parametrize("shape, scale", [((12, 3, 2, 17, 23), (0.08, 1.0)), ((6, 2, 3, 64, 64), (0.5, 1.0)),
+                                          ((9, 2, 1, 9, 31), (0.01, 0.2)), ((4, 1, 3, 8, 8), (1.0, 1.0))])
+def test_batched_resized_crop_equals_the_per_clip_crop(shape, scale):
+    clips = torch.rand(shape, generator=torch.Generator().manual_seed(1))
+    for seed in range(4):
+        expected = _per_clip_resized_crop(clips, scale, torch.Generator().manual_seed(seed))
+        batched = random_resized_crop(clips, scale, torch.Generator().manual_seed(seed))
+        torch.testing.assert_close(batched, expected, atol=1e-5, rtol=0)
+
+
+def test_resized_crop_is_deterministic_by_seed_and_passes_gradients():
+    clips = torch.rand(5, 2, 3, 16, 16, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    a, b, c = (random_resized_crop(clips, (0.08, 1.0), torch.Generator().manual_seed(s)) for s in (3, 3, 4))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    a.sum().backward()  # EDC crops the videos it learns
+    assert clips.grad.abs().sum() > 0
+
+
 class FixedLogits(torch.nn.Module):
     def __init__(self, table):
         super().__init__()

@@ -121,20 +121,39 @@ def make_optimizer(model: torch.nn.Module, settings: TrainSettings, lr: float) -
 # ---------------------------------------------------------------- augmentation, losses
 
 
+def crop_windows(rand: torch.Tensor, h: int, w: int, scale) -> tuple[torch.Tensor, ...]:
+    """Per clip (one row of ``rand``: 4 uniform draws) the window of a RandomResizedCrop:
+    area share in ``scale``, aspect ratio log-uniform in [3/4, 4/3], uniform position. Int64
+    tensors (top, left, height, width); float64 so that the rounding is Python's."""
+    r = rand.double()
+    area = h * w * (scale[0] + (scale[1] - scale[0]) * r[:, 0])
+    aspect = torch.exp(math.log(3 / 4) + (math.log(4 / 3) - math.log(3 / 4)) * r[:, 1])
+    ch = torch.sqrt(area / aspect).round().clamp(1, h).long()
+    cw = torch.sqrt(area * aspect).round().clamp(1, w).long()
+    return (r[:, 2] * (h - ch + 1)).long(), (r[:, 3] * (w - cw + 1)).long(), ch, cw
+
+
+def _grid_coordinates(start: torch.Tensor, size: torch.Tensor, out: int) -> torch.Tensor:
+    """grid_sample coordinates ([b, out], in [-1, 1] of the full side ``out``) of resizing the
+    window [start, start + size) to ``out`` pixels as F.interpolate(bilinear,
+    align_corners=False) does on the cropped window: source pixel (i + 0.5) * size / out - 0.5,
+    clamped to the window (its clamps at 0 and at the last pixel)."""
+    size = size.double()[:, None]
+    pixel = ((torch.arange(out, dtype=torch.float64) + 0.5) * (size / out) - 0.5).clamp(min=0)
+    pixel = start.double()[:, None] + torch.minimum(pixel, size - 1)
+    return (2 * pixel + 1) / out - 1
+
+
 def random_resized_crop(clips: torch.Tensor, scale, generator: torch.Generator) -> torch.Tensor:
-    """One RandomResizedCrop per clip (same window on every frame), resized back to H x W."""
+    """One RandomResizedCrop per clip (same window on every frame), resized back to H x W
+    bilinearly; the whole batch in one grid_sample (frames and channels share a clip's grid)."""
     b, t, c, h, w = clips.shape
-    out = torch.empty_like(clips)
-    rand = torch.rand(b, 4, generator=generator)
-    for i in range(b):
-        area = h * w * (scale[0] + (scale[1] - scale[0]) * rand[i, 0].item())
-        aspect = math.exp(math.log(3 / 4) + (math.log(4 / 3) - math.log(3 / 4)) * rand[i, 1].item())
-        ch = min(h, max(1, round(math.sqrt(area / aspect))))
-        cw = min(w, max(1, round(math.sqrt(area * aspect))))
-        top, left = int(rand[i, 2] * (h - ch + 1)), int(rand[i, 3] * (w - cw + 1))
-        window = clips[i, :, :, top : top + ch, left : left + cw]
-        out[i] = F.interpolate(window, size=(h, w), mode="bilinear", align_corners=False)
-    return out
+    top, left, ch, cw = crop_windows(torch.rand(b, 4, generator=generator), h, w, scale)
+    y, x = _grid_coordinates(top, ch, h), _grid_coordinates(left, cw, w)
+    grid = torch.stack(torch.broadcast_tensors(x[:, None, :], y[:, :, None]), -1)
+    grid = grid.to(device=clips.device, dtype=clips.dtype)
+    out = F.grid_sample(clips.reshape(b, t * c, h, w), grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return out.view(b, t, c, h, w)
 
 
 def augment(clips: torch.Tensor, settings: TrainSettings, generator: torch.Generator) -> torch.Tensor:
