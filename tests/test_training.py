@@ -199,3 +199,78 @@ def test_the_step_budget_is_what_the_run_made_and_the_schedule_stretches(tiny_st
     # the milestone at 0.8 of the 5 epochs run (epoch 4), not of the 3 asked (epoch 2)
     assert [lr_factor(settings, e, 5) for e in range(5)] == pytest.approx([1, 1, 1, 1, 0.1])
     assert [lr_factor(settings, e) for e in range(3)] == pytest.approx([1, 1, 0.1])
+
+
+class FixedBatches:
+    """A training source giving the same batches, in the same order, every epoch."""
+
+    def __init__(self, batches):
+        self.batches = batches
+
+    def __len__(self):
+        return sum(len(labels) for _, labels in self.batches)
+
+    def epoch(self, batch_size, rng, generator):
+        for clips, labels in self.batches:
+            yield clips, labels, None
+
+
+def _fixed_batches(num_classes=4):
+    g = torch.Generator().manual_seed(5)
+    return FixedBatches([(torch.rand(4, 4, 3, 16, 16, generator=g), torch.randint(num_classes, (4,), generator=g))
+                         for _ in range(2)])
+
+
+def _initial_model():
+    torch.manual_seed(123)
+    return build_model("miniC3D", 4, (4, 3, 16, 16), channels=[4, 8, 8])
+
+
+def _weights(model):
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def test_full_precision_training_is_exactly_a_plain_float32_loop():
+    # amp off: no autocast, no loss scaling left in the loop (bitwise the loop before `amp`)
+    settings = TrainSettings(optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=0.0, decay_matrices_only=False,
+                             epochs=3, schedule="constant", resized_crop=False, flip=False, labels="hard", loss="ce")
+    source = _fixed_batches()
+    model = _initial_model()
+    train(model, source, settings, seed=0, progress=False, device=torch.device("cpu"))
+
+    reference = _initial_model()
+    optimizer = torch.optim.SGD(reference.parameters(), lr=0.05, momentum=0.9)
+    torch.manual_seed(0)
+    for _ in range(3):
+        for clips, labels, _ in source.epoch(4, None, None):
+            loss = torch.nn.functional.cross_entropy(reference(clips), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    assert torch.equal(_weights(model), _weights(reference))
+
+
+def test_mixed_precision_trains_in_bfloat16_on_cpu():
+    settings = TrainSettings(optimizer="sgd", lr=0.05, epochs=4, schedule="constant", batch_size=4, labels="hard",
+                             loss="ce", crop_scale=(0.5, 1.0))
+    logit_dtypes = []
+
+    def run(amp):
+        model = _initial_model()
+        model.register_forward_hook(lambda module, inputs, out: logit_dtypes.append(out.dtype))
+        stats = train(model, _fixed_batches(), TrainSettings.from_dict({**settings.to_dict(), "amp": amp}), seed=0,
+                      progress=False, device=torch.device("cpu"))
+        return stats, _weights(model)
+
+    (amp_stats, amp_a), (_, amp_b) = run(True), run(True)
+    assert set(logit_dtypes) == {torch.bfloat16}
+    logit_dtypes.clear()
+    full_stats, full = run(False)
+    assert set(logit_dtypes) == {torch.float32}
+    assert amp_a.dtype == torch.float32  # the weights stay float32
+    assert torch.equal(amp_a, amp_b)  # deterministic by seed
+    assert math.isfinite(amp_stats["final_loss"]) and amp_stats["steps"] == full_stats["steps"] == 8
+    initial = _weights(_initial_model())
+    assert not torch.equal(amp_a, full)  # in lower precision ...
+    # ... the same way: the weights moved mostly as in float32
+    assert (amp_a - full).norm() < 0.5 * (full - initial).norm()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -53,6 +53,9 @@ class TrainSettings:
     cutmix_beta: float = 1.0
     use_learned_lr: bool = False  # train with the set's learned learning rate if it has one
     use_set_labels: bool = True  # `soft` mode uses the set's own soft labels when present
+    # Mixed precision: forward passes and losses under autocast, bfloat16 (float16 with a
+    # GradScaler on a GPU without bfloat16); weights and optimizer state stay float32.
+    amp: bool = False
 
     @classmethod
     def from_dict(cls, options: dict) -> "TrainSettings":
@@ -256,6 +259,27 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def autocast_dtype(device: torch.device) -> torch.dtype:
+    """Mixed precision's dtype on ``device``: bfloat16 (CPU, and GPUs since Ampere), else float16."""
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return torch.float16
+    return torch.bfloat16
+
+
+@contextmanager
+def cudnn_autotuned(device: torch.device):
+    """cuDNN times its convolution algorithms on the first batch of each shape and keeps the
+    fastest: a training run's clip shape is fixed. The previous setting is restored after."""
+    if device.type != "cuda":
+        yield
+        return
+    previous, torch.backends.cudnn.benchmark = torch.backends.cudnn.benchmark, True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = previous
+
+
 def train(
     model: torch.nn.Module,
     source,
@@ -291,6 +315,9 @@ def train(
     per_batch_soft = static_soft is None and (
         settings.labels == "multi_soft" or (settings.labels == "soft" and getattr(source, "relabel_per_view", False))
     )
+    amp_dtype = autocast_dtype(device) if settings.amp else None
+    # float16 gradients underflow without loss scaling; bfloat16 has float32's range
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     steps, started, last_loss = 0, time.perf_counter(), float("nan")
     state = TrainingState(model=model, optimizer=optimizer, schedule=schedule, rng=rng, generator=generator)
     start = 0
@@ -299,7 +326,7 @@ def train(
         steps, last_loss = saved["steps"], saved["final_loss"]
     epochs = range(start, epochs_total)
     bar = tqdm(epochs, initial=start, total=epochs_total, desc="train", disable=not progress, mininterval=5)
-    with checkpointer.handle_sigterm() if checkpointer else nullcontext():
+    with checkpointer.handle_sigterm() if checkpointer else nullcontext(), cudnn_autotuned(device):
         for epoch in bar:
             for clips, hard, index in source.epoch(batch_size, rng, generator):
                 clips, hard = clips.to(device), hard.to(device)
@@ -307,20 +334,22 @@ def train(
                 soft = None if static_soft is None else static_soft[index].to(device)
                 if settings.cutmix:
                     clips, perm, lam = cutmix(clips, settings.cutmix_beta, rng)
-                if per_batch_soft:
-                    with torch.no_grad():
-                        soft = teacher(clips)
-                logits = model(clips)
-                target = hard
-                if settings.cutmix:
-                    k = logits.shape[1]
-                    target = lam * F.one_hot(hard, k).float() + (1 - lam) * F.one_hot(hard[perm], k).float()
-                    if static_soft is not None:
-                        soft = lam * soft + (1 - lam) * soft[perm]
-                loss = compute_loss(settings, logits, target, soft)
+                with torch.autocast(device.type, dtype=amp_dtype) if settings.amp else nullcontext():
+                    if per_batch_soft:
+                        with torch.no_grad():
+                            soft = teacher(clips)
+                    logits = model(clips)
+                    target = hard
+                    if settings.cutmix:
+                        k = logits.shape[1]
+                        target = lam * F.one_hot(hard, k).float() + (1 - lam) * F.one_hot(hard[perm], k).float()
+                        if static_soft is not None:
+                            soft = lam * soft + (1 - lam) * soft[perm]
+                    loss = compute_loss(settings, logits, target, soft)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
                 steps, last_loss = steps + 1, loss.item()
             schedule.step()
             bar.set_postfix(loss=f"{last_loss:.4f}")
