@@ -172,8 +172,10 @@ def main() -> None:
     augmentation = ("RandomResizedCrop " + str(list(settings.crop_scale)) if settings.resized_crop else "no crop") + (
         " + flip" if settings.flip else "")
     print(f"network {arch} {options}, clips {tuple(shape)}, IPC {args.ipc}, protocol {args.protocol} "
-          f"({settings.optimizer}, {augmentation}), {stats['epochs_run']} epochs, {steps} steps of batch {stats['batch_size']}")
-    for name, seconds in (("evaluator", evaluator_s), ("official-style loop", official_s), ("bare fwd+bwd loop", bare_s)):
+          f"({settings.optimizer}, {augmentation}), {stats['epochs_run']} epochs, "
+          f"{steps} steps of batch {stats['batch_size']}")
+    loops = (("evaluator", evaluator_s), ("official-style loop", official_s), ("bare fwd+bwd loop", bare_s))
+    for name, seconds in loops:
         print(f"{name:20}: {1000 * statistics.median(seconds) / steps:8.1f} ms/step "
               f"({steps * stats['batch_size'] / statistics.median(seconds):7.1f} clips/s)")
     for name, reference in (("official-style", official_s), ("bare", bare_s)):

@@ -155,7 +155,8 @@ def random_resized_crop(clips: torch.Tensor, scale, generator: torch.Generator) 
     y, x = _grid_coordinates(top, ch, h), _grid_coordinates(left, cw, w)
     grid = torch.stack(torch.broadcast_tensors(x[:, None, :], y[:, :, None]), -1)
     grid = grid.to(device=clips.device, dtype=clips.dtype)
-    out = F.grid_sample(clips.reshape(b, t * c, h, w), grid, mode="bilinear", padding_mode="border", align_corners=False)
+    planes = clips.reshape(b, t * c, h, w)
+    out = F.grid_sample(planes, grid, mode="bilinear", padding_mode="border", align_corners=False)
     return out.view(b, t, c, h, w)
 
 
