@@ -11,6 +11,7 @@ from vidcond.models import build_model
 from vidcond.training import (
     RealClips,
     TrainSettings,
+    augment,
     compute_loss,
     lr_factor,
     make_optimizer,
@@ -131,6 +132,20 @@ def test_batched_resized_crop_equals_the_per_clip_crop(shape, scale):
         expected = _per_clip_resized_crop(clips, scale, torch.Generator().manual_seed(seed))
         batched = random_resized_crop(clips, scale, torch.Generator().manual_seed(seed))
         torch.testing.assert_close(batched, expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("crop, flip", [(True, True), (True, False), (False, True), (False, False)])
+def test_augment_crops_then_flips_each_clip(crop, flip):
+    # the flip folded into the crop's resampling is the per-clip crop, then a mirror per clip
+    clips = torch.rand(10, 2, 3, 17, 23, generator=torch.Generator().manual_seed(2))
+    settings = TrainSettings(resized_crop=crop, flip=flip, crop_scale=(0.08, 1.0))
+    generator = torch.Generator().manual_seed(7)
+    expected = _per_clip_resized_crop(clips, (0.08, 1.0), generator) if crop else clips
+    if flip:
+        mirrored = torch.rand(10, generator=generator) < 0.5
+        assert 0 < mirrored.sum() < 10
+        expected = torch.stack([clip.flip(-1) if m else clip for clip, m in zip(expected, mirrored)])
+    torch.testing.assert_close(augment(clips, settings, torch.Generator().manual_seed(7)), expected, atol=1e-5, rtol=0)
 
 
 def test_resized_crop_is_deterministic_by_seed_and_passes_gradients():

@@ -147,25 +147,41 @@ def _grid_coordinates(start: torch.Tensor, size: torch.Tensor, out: int) -> torc
     return (2 * pixel + 1) / out - 1
 
 
-def random_resized_crop(clips: torch.Tensor, scale, generator: torch.Generator) -> torch.Tensor:
-    """One RandomResizedCrop per clip (same window on every frame), resized back to H x W
-    bilinearly; the whole batch in one grid_sample (frames and channels share a clip's grid)."""
+def resize_windows(clips: torch.Tensor, windows, flips: torch.Tensor | None = None) -> torch.Tensor:
+    """Each clip's window (top, left, height, width tensors; the same on every frame) resized
+    back to H x W bilinearly, mirrored where ``flips``: the whole batch in one grid_sample
+    (frames and channels share their clip's grid; a mirror is its grid's columns reversed)."""
     b, t, c, h, w = clips.shape
-    top, left, ch, cw = crop_windows(torch.rand(b, 4, generator=generator), h, w, scale)
+    top, left, ch, cw = windows
     y, x = _grid_coordinates(top, ch, h), _grid_coordinates(left, cw, w)
-    grid = torch.stack(torch.broadcast_tensors(x[:, None, :], y[:, :, None]), -1)
-    grid = grid.to(device=clips.device, dtype=clips.dtype)
+    if flips is not None:
+        x = torch.where(flips[:, None], x.flip(1), x)
+    grid = torch.empty(b, h, w, 2, dtype=clips.dtype, device=clips.device)
+    grid[..., 0] = x.to(grid)[:, None, :]
+    grid[..., 1] = y.to(grid)[:, :, None]
     planes = clips.reshape(b, t * c, h, w)
     out = F.grid_sample(planes, grid, mode="bilinear", padding_mode="border", align_corners=False)
     return out.view(b, t, c, h, w)
 
 
+def random_resized_crop(clips: torch.Tensor, scale, generator: torch.Generator) -> torch.Tensor:
+    """One RandomResizedCrop per clip (same window on every frame), resized back to H x W."""
+    b, _, _, h, w = clips.shape
+    return resize_windows(clips, crop_windows(torch.rand(b, 4, generator=generator), h, w, scale))
+
+
 def augment(clips: torch.Tensor, settings: TrainSettings, generator: torch.Generator) -> torch.Tensor:
+    """RandomResizedCrop, then a horizontal flip with probability 1/2, per clip (the crop's
+    draws first); with both, the flip is folded into the crop's resampling."""
+    b, _, _, h, w = clips.shape
+    windows = None
     if settings.resized_crop:
-        clips = random_resized_crop(clips, settings.crop_scale, generator)
-    if settings.flip:
-        flip = torch.rand(len(clips), generator=generator) < 0.5
-        clips = torch.where(flip.view(-1, 1, 1, 1, 1).to(clips.device), clips.flip(-1), clips)
+        windows = crop_windows(torch.rand(b, 4, generator=generator), h, w, settings.crop_scale)
+    flips = torch.rand(b, generator=generator) < 0.5 if settings.flip else None
+    if windows is not None:
+        return resize_windows(clips, windows, flips)
+    if flips is not None:
+        return torch.where(flips.view(-1, 1, 1, 1, 1).to(clips.device), clips.flip(-1), clips)
     return clips
 
 
