@@ -367,7 +367,8 @@ def train(
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
                 scaler.update()
-                steps, last_loss = steps + 1, loss.item()
+                steps, step_loss = steps + 1, loss.detach()
+            last_loss = step_loss.item()  # once an epoch: on a GPU .item() waits for the step
             schedule.step()
             bar.set_postfix(loss=f"{last_loss:.4f}")
             if checkpointer:
