@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from vidcond.models import build_model
+from vidcond.condensed import CondensedSet
 from vidcond.training import (
+    CondensedClips,
     RealClips,
     TrainSettings,
     augment,
@@ -289,3 +291,19 @@ def test_mixed_precision_trains_in_bfloat16_on_cpu():
     assert not torch.equal(amp_a, full)  # in lower precision ...
     # ... the same way: the weights moved mostly as in float32
     assert (amp_a - full).norm() < 0.5 * (full - initial).norm()
+
+
+@pytest.mark.parametrize("stored_frames, drawn_alike", [(4, True), (2, True), (6, False)])
+def test_a_condensed_set_drawn_alike_every_epoch_is_drawn_once(stored_frames, drawn_alike):
+    videos = torch.randint(0, 256, (3, stored_frames, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    condensed = CondensedSet({"videos": videos, "labels": torch.tensor([0, 1, 2])}, {})
+    source = CondensedClips(condensed, 4)
+    generator = torch.Generator().manual_seed(1)
+    epochs = [torch.cat([clips for clips, _, _ in source.epoch(3, np.random.default_rng(0), generator)]) for _ in range(2)]
+    assert (source.fixed_clips is not None) == drawn_alike
+    # the same clips as drawing every epoch, and the same generator state after
+    reference = torch.Generator().manual_seed(1)
+    expected = [condensed.draw(4, reference)[torch.as_tensor(np.random.default_rng(0).permutation(3))] for _ in range(2)]
+    assert all(torch.equal(a, b) for a, b in zip(epochs, expected))
+    assert torch.equal(generator.get_state(), reference.get_state())
+    assert torch.equal(epochs[0], epochs[1]) == drawn_alike

@@ -257,12 +257,14 @@ class CondensedClips:
         # them by MSE, they are not logits). An EDC set is relabelled on every augmented view.
         self.soft_kind = condensed.meta.get("soft_label_kind", "logits")
         self.relabel_per_view = condensed.meta.get("relabel") == "per_view"
+        # a set drawn alike every epoch is drawn (converted to float) once
+        self.fixed_clips = condensed.draw(num_frames) if condensed.draws_alike(num_frames) else None
 
     def __len__(self) -> int:
         return len(self.condensed)
 
     def epoch(self, batch_size: int, rng: np.random.Generator, generator: torch.Generator):
-        clips = self.condensed.draw(self.num_frames, generator)
+        clips = self.fixed_clips if self.fixed_clips is not None else self.condensed.draw(self.num_frames, generator)
         order = torch.as_tensor(rng.permutation(len(self)))
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
