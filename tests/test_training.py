@@ -8,9 +8,12 @@ import pytest
 import torch
 
 from vidcond.models import build_model
+from vidcond.condensed import CondensedSet
 from vidcond.training import (
+    CondensedClips,
     RealClips,
     TrainSettings,
+    augment,
     compute_loss,
     lr_factor,
     make_optimizer,
@@ -106,6 +109,55 @@ def test_random_resized_crop_uses_one_window_per_clip():
     assert torch.equal(out[:, 0], out[:, 1]) and torch.equal(out[:, :, 0], out[:, :, 1])
 
 
+def _per_clip_resized_crop(clips, scale, generator):
+    """The per-clip reference (the loop the batched crop replaced): each clip's window cut
+    out and resized by F.interpolate."""
+    b, t, c, h, w = clips.shape
+    out = torch.empty_like(clips)
+    rand = torch.rand(b, 4, generator=generator)
+    for i in range(b):
+        area = h * w * (scale[0] + (scale[1] - scale[0]) * rand[i, 0].item())
+        aspect = math.exp(math.log(3 / 4) + (math.log(4 / 3) - math.log(3 / 4)) * rand[i, 1].item())
+        ch = min(h, max(1, round(math.sqrt(area / aspect))))
+        cw = min(w, max(1, round(math.sqrt(area * aspect))))
+        top, left = int(rand[i, 2] * (h - ch + 1)), int(rand[i, 3] * (w - cw + 1))
+        window = clips[i, :, :, top : top + ch, left : left + cw]
+        out[i] = torch.nn.functional.interpolate(window, size=(h, w), mode="bilinear", align_corners=False)
+    return out
+
+
+@pytest.mark.parametrize("shape, scale", [((12, 3, 2, 17, 23), (0.08, 1.0)), ((6, 2, 3, 64, 64), (0.5, 1.0)),
+                                          ((9, 2, 1, 9, 31), (0.01, 0.2)), ((4, 1, 3, 8, 8), (1.0, 1.0))])
+def test_batched_resized_crop_equals_the_per_clip_crop(shape, scale):
+    clips = torch.rand(shape, generator=torch.Generator().manual_seed(1))
+    for seed in range(4):
+        expected = _per_clip_resized_crop(clips, scale, torch.Generator().manual_seed(seed))
+        batched = random_resized_crop(clips, scale, torch.Generator().manual_seed(seed))
+        torch.testing.assert_close(batched, expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("crop, flip", [(True, True), (True, False), (False, True), (False, False)])
+def test_augment_crops_then_flips_each_clip(crop, flip):
+    # the flip folded into the crop's resampling is the per-clip crop, then a mirror per clip
+    clips = torch.rand(10, 2, 3, 17, 23, generator=torch.Generator().manual_seed(2))
+    settings = TrainSettings(resized_crop=crop, flip=flip, crop_scale=(0.08, 1.0))
+    generator = torch.Generator().manual_seed(7)
+    expected = _per_clip_resized_crop(clips, (0.08, 1.0), generator) if crop else clips
+    if flip:
+        mirrored = torch.rand(10, generator=generator) < 0.5
+        assert 0 < mirrored.sum() < 10
+        expected = torch.stack([clip.flip(-1) if m else clip for clip, m in zip(expected, mirrored)])
+    torch.testing.assert_close(augment(clips, settings, torch.Generator().manual_seed(7)), expected, atol=1e-5, rtol=0)
+
+
+def test_resized_crop_is_deterministic_by_seed_and_passes_gradients():
+    clips = torch.rand(5, 2, 3, 16, 16, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    a, b, c = (random_resized_crop(clips, (0.08, 1.0), torch.Generator().manual_seed(s)) for s in (3, 3, 4))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    a.sum().backward()  # EDC crops the videos it learns
+    assert clips.grad.abs().sum() > 0
+
+
 class FixedLogits(torch.nn.Module):
     def __init__(self, table):
         super().__init__()
@@ -164,3 +216,94 @@ def test_the_step_budget_is_what_the_run_made_and_the_schedule_stretches(tiny_st
     # the milestone at 0.8 of the 5 epochs run (epoch 4), not of the 3 asked (epoch 2)
     assert [lr_factor(settings, e, 5) for e in range(5)] == pytest.approx([1, 1, 1, 1, 0.1])
     assert [lr_factor(settings, e) for e in range(3)] == pytest.approx([1, 1, 0.1])
+
+
+class FixedBatches:
+    """A training source giving the same batches, in the same order, every epoch."""
+
+    def __init__(self, batches):
+        self.batches = batches
+
+    def __len__(self):
+        return sum(len(labels) for _, labels in self.batches)
+
+    def epoch(self, batch_size, rng, generator):
+        for clips, labels in self.batches:
+            yield clips, labels, None
+
+
+def _fixed_batches(num_classes=4):
+    g = torch.Generator().manual_seed(5)
+    return FixedBatches([(torch.rand(4, 4, 3, 16, 16, generator=g), torch.randint(num_classes, (4,), generator=g))
+                         for _ in range(2)])
+
+
+def _initial_model():
+    torch.manual_seed(123)
+    return build_model("miniC3D", 4, (4, 3, 16, 16), channels=[4, 8, 8])
+
+
+def _weights(model):
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def test_full_precision_training_is_exactly_a_plain_float32_loop():
+    # amp off: no autocast, no loss scaling left in the loop (bitwise the loop before `amp`)
+    settings = TrainSettings(optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=0.0, decay_matrices_only=False,
+                             epochs=3, schedule="constant", resized_crop=False, flip=False, labels="hard", loss="ce")
+    source = _fixed_batches()
+    model = _initial_model()
+    train(model, source, settings, seed=0, progress=False, device=torch.device("cpu"))
+
+    reference = _initial_model()
+    optimizer = torch.optim.SGD(reference.parameters(), lr=0.05, momentum=0.9)
+    torch.manual_seed(0)
+    for _ in range(3):
+        for clips, labels, _ in source.epoch(4, None, None):
+            loss = torch.nn.functional.cross_entropy(reference(clips), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    assert torch.equal(_weights(model), _weights(reference))
+
+
+def test_mixed_precision_trains_in_bfloat16_on_cpu():
+    settings = TrainSettings(optimizer="sgd", lr=0.05, epochs=4, schedule="constant", batch_size=4, labels="hard",
+                             loss="ce", crop_scale=(0.5, 1.0))
+    logit_dtypes = []
+
+    def run(amp):
+        model = _initial_model()
+        model.register_forward_hook(lambda module, inputs, out: logit_dtypes.append(out.dtype))
+        stats = train(model, _fixed_batches(), TrainSettings.from_dict({**settings.to_dict(), "amp": amp}), seed=0,
+                      progress=False, device=torch.device("cpu"))
+        return stats, _weights(model)
+
+    (amp_stats, amp_a), (_, amp_b) = run(True), run(True)
+    assert set(logit_dtypes) == {torch.bfloat16}
+    logit_dtypes.clear()
+    full_stats, full = run(False)
+    assert set(logit_dtypes) == {torch.float32}
+    assert amp_a.dtype == torch.float32  # the weights stay float32
+    assert torch.equal(amp_a, amp_b)  # deterministic by seed
+    assert math.isfinite(amp_stats["final_loss"]) and amp_stats["steps"] == full_stats["steps"] == 8
+    initial = _weights(_initial_model())
+    assert not torch.equal(amp_a, full)  # in lower precision ...
+    # ... the same way: the weights moved mostly as in float32
+    assert (amp_a - full).norm() < 0.5 * (full - initial).norm()
+
+
+@pytest.mark.parametrize("stored_frames, drawn_alike", [(4, True), (2, True), (6, False)])
+def test_a_condensed_set_drawn_alike_every_epoch_is_drawn_once(stored_frames, drawn_alike):
+    videos = torch.randint(0, 256, (3, stored_frames, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    condensed = CondensedSet({"videos": videos, "labels": torch.tensor([0, 1, 2])}, {})
+    source = CondensedClips(condensed, 4)
+    generator = torch.Generator().manual_seed(1)
+    epochs = [torch.cat([clips for clips, _, _ in source.epoch(3, np.random.default_rng(0), generator)]) for _ in range(2)]
+    assert (source.fixed_clips is not None) == drawn_alike
+    # the same clips as drawing every epoch, and the same generator state after
+    reference = torch.Generator().manual_seed(1)
+    expected = [condensed.draw(4, reference)[torch.as_tensor(np.random.default_rng(0).permutation(3))] for _ in range(2)]
+    assert all(torch.equal(a, b) for a, b in zip(epochs, expected))
+    assert torch.equal(generator.get_state(), reference.get_state())
+    assert torch.equal(epochs[0], epochs[1]) == drawn_alike

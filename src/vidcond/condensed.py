@@ -127,6 +127,11 @@ class CondensedSet:
         with torch.no_grad():
             return self._integrator(static, dynamic)
 
+    def draws_alike(self, num_frames: int) -> bool:
+        """Whether every draw of ``num_frames``-frame clips is the same (and takes nothing from
+        the generator): stored videos, no slide window."""
+        return "videos" in self.tensors and self.tensors["videos"].shape[1] <= num_frames
+
     def draw(self, num_frames: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Ready-to-train clips [N, num_frames, C, H, W] for one epoch.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -53,6 +53,9 @@ class TrainSettings:
     cutmix_beta: float = 1.0
     use_learned_lr: bool = False  # train with the set's learned learning rate if it has one
     use_set_labels: bool = True  # `soft` mode uses the set's own soft labels when present
+    # Mixed precision: forward passes and losses under autocast, bfloat16 (float16 with a
+    # GradScaler on a GPU without bfloat16); weights and optimizer state stay float32.
+    amp: bool = False
 
     @classmethod
     def from_dict(cls, options: dict) -> "TrainSettings":
@@ -121,28 +124,64 @@ def make_optimizer(model: torch.nn.Module, settings: TrainSettings, lr: float) -
 # ---------------------------------------------------------------- augmentation, losses
 
 
+def crop_windows(rand: torch.Tensor, h: int, w: int, scale) -> tuple[torch.Tensor, ...]:
+    """Per clip (one row of ``rand``: 4 uniform draws) the window of a RandomResizedCrop:
+    area share in ``scale``, aspect ratio log-uniform in [3/4, 4/3], uniform position. Int64
+    tensors (top, left, height, width); float64 so that the rounding is Python's."""
+    r = rand.double()
+    area = h * w * (scale[0] + (scale[1] - scale[0]) * r[:, 0])
+    aspect = torch.exp(math.log(3 / 4) + (math.log(4 / 3) - math.log(3 / 4)) * r[:, 1])
+    ch = torch.sqrt(area / aspect).round().clamp(1, h).long()
+    cw = torch.sqrt(area * aspect).round().clamp(1, w).long()
+    return (r[:, 2] * (h - ch + 1)).long(), (r[:, 3] * (w - cw + 1)).long(), ch, cw
+
+
+def _grid_coordinates(start: torch.Tensor, size: torch.Tensor, out: int) -> torch.Tensor:
+    """grid_sample coordinates ([b, out], in [-1, 1] of the full side ``out``) of resizing the
+    window [start, start + size) to ``out`` pixels as F.interpolate(bilinear,
+    align_corners=False) does on the cropped window: source pixel (i + 0.5) * size / out - 0.5,
+    clamped to the window (its clamps at 0 and at the last pixel)."""
+    size = size.double()[:, None]
+    pixel = ((torch.arange(out, dtype=torch.float64) + 0.5) * (size / out) - 0.5).clamp(min=0)
+    pixel = start.double()[:, None] + torch.minimum(pixel, size - 1)
+    return (2 * pixel + 1) / out - 1
+
+
+def resize_windows(clips: torch.Tensor, windows, flips: torch.Tensor | None = None) -> torch.Tensor:
+    """Each clip's window (top, left, height, width tensors; the same on every frame) resized
+    back to H x W bilinearly, mirrored where ``flips``: the whole batch in one grid_sample
+    (frames and channels share their clip's grid; a mirror is its grid's columns reversed)."""
+    b, t, c, h, w = clips.shape
+    top, left, ch, cw = windows
+    y, x = _grid_coordinates(top, ch, h), _grid_coordinates(left, cw, w)
+    if flips is not None:
+        x = torch.where(flips[:, None], x.flip(1), x)
+    grid = torch.empty(b, h, w, 2, dtype=clips.dtype, device=clips.device)
+    grid[..., 0] = x.to(grid)[:, None, :]
+    grid[..., 1] = y.to(grid)[:, :, None]
+    planes = clips.reshape(b, t * c, h, w)
+    out = F.grid_sample(planes, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return out.view(b, t, c, h, w)
+
+
 def random_resized_crop(clips: torch.Tensor, scale, generator: torch.Generator) -> torch.Tensor:
     """One RandomResizedCrop per clip (same window on every frame), resized back to H x W."""
-    b, t, c, h, w = clips.shape
-    out = torch.empty_like(clips)
-    rand = torch.rand(b, 4, generator=generator)
-    for i in range(b):
-        area = h * w * (scale[0] + (scale[1] - scale[0]) * rand[i, 0].item())
-        aspect = math.exp(math.log(3 / 4) + (math.log(4 / 3) - math.log(3 / 4)) * rand[i, 1].item())
-        ch = min(h, max(1, round(math.sqrt(area / aspect))))
-        cw = min(w, max(1, round(math.sqrt(area * aspect))))
-        top, left = int(rand[i, 2] * (h - ch + 1)), int(rand[i, 3] * (w - cw + 1))
-        window = clips[i, :, :, top : top + ch, left : left + cw]
-        out[i] = F.interpolate(window, size=(h, w), mode="bilinear", align_corners=False)
-    return out
+    b, _, _, h, w = clips.shape
+    return resize_windows(clips, crop_windows(torch.rand(b, 4, generator=generator), h, w, scale))
 
 
 def augment(clips: torch.Tensor, settings: TrainSettings, generator: torch.Generator) -> torch.Tensor:
+    """RandomResizedCrop, then a horizontal flip with probability 1/2, per clip (the crop's
+    draws first); with both, the flip is folded into the crop's resampling."""
+    b, _, _, h, w = clips.shape
+    windows = None
     if settings.resized_crop:
-        clips = random_resized_crop(clips, settings.crop_scale, generator)
-    if settings.flip:
-        flip = torch.rand(len(clips), generator=generator) < 0.5
-        clips = torch.where(flip.view(-1, 1, 1, 1, 1).to(clips.device), clips.flip(-1), clips)
+        windows = crop_windows(torch.rand(b, 4, generator=generator), h, w, settings.crop_scale)
+    flips = torch.rand(b, generator=generator) < 0.5 if settings.flip else None
+    if windows is not None:
+        return resize_windows(clips, windows, flips)
+    if flips is not None:
+        return torch.where(flips.view(-1, 1, 1, 1, 1).to(clips.device), clips.flip(-1), clips)
     return clips
 
 
@@ -218,12 +257,14 @@ class CondensedClips:
         # them by MSE, they are not logits). An EDC set is relabelled on every augmented view.
         self.soft_kind = condensed.meta.get("soft_label_kind", "logits")
         self.relabel_per_view = condensed.meta.get("relabel") == "per_view"
+        # a set drawn alike every epoch is drawn (converted to float) once
+        self.fixed_clips = condensed.draw(num_frames) if condensed.draws_alike(num_frames) else None
 
     def __len__(self) -> int:
         return len(self.condensed)
 
     def epoch(self, batch_size: int, rng: np.random.Generator, generator: torch.Generator):
-        clips = self.condensed.draw(self.num_frames, generator)
+        clips = self.fixed_clips if self.fixed_clips is not None else self.condensed.draw(self.num_frames, generator)
         order = torch.as_tensor(rng.permutation(len(self)))
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
@@ -235,6 +276,27 @@ class CondensedClips:
 
 def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype:
+    """Mixed precision's dtype on ``device``: bfloat16 (CPU, and GPUs since Ampere), else float16."""
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return torch.float16
+    return torch.bfloat16
+
+
+@contextmanager
+def cudnn_autotuned(device: torch.device):
+    """cuDNN times its convolution algorithms on the first batch of each shape and keeps the
+    fastest: a training run's clip shape is fixed. The previous setting is restored after."""
+    if device.type != "cuda":
+        yield
+        return
+    previous, torch.backends.cudnn.benchmark = torch.backends.cudnn.benchmark, True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = previous
 
 
 def train(
@@ -272,6 +334,9 @@ def train(
     per_batch_soft = static_soft is None and (
         settings.labels == "multi_soft" or (settings.labels == "soft" and getattr(source, "relabel_per_view", False))
     )
+    amp_dtype = autocast_dtype(device) if settings.amp else None
+    # float16 gradients underflow without loss scaling; bfloat16 has float32's range
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     steps, started, last_loss = 0, time.perf_counter(), float("nan")
     state = TrainingState(model=model, optimizer=optimizer, schedule=schedule, rng=rng, generator=generator)
     start = 0
@@ -280,7 +345,7 @@ def train(
         steps, last_loss = saved["steps"], saved["final_loss"]
     epochs = range(start, epochs_total)
     bar = tqdm(epochs, initial=start, total=epochs_total, desc="train", disable=not progress, mininterval=5)
-    with checkpointer.handle_sigterm() if checkpointer else nullcontext():
+    with checkpointer.handle_sigterm() if checkpointer else nullcontext(), cudnn_autotuned(device):
         for epoch in bar:
             for clips, hard, index in source.epoch(batch_size, rng, generator):
                 clips, hard = clips.to(device), hard.to(device)
@@ -288,21 +353,24 @@ def train(
                 soft = None if static_soft is None else static_soft[index].to(device)
                 if settings.cutmix:
                     clips, perm, lam = cutmix(clips, settings.cutmix_beta, rng)
-                if per_batch_soft:
-                    with torch.no_grad():
-                        soft = teacher(clips)
-                logits = model(clips)
-                target = hard
-                if settings.cutmix:
-                    k = logits.shape[1]
-                    target = lam * F.one_hot(hard, k).float() + (1 - lam) * F.one_hot(hard[perm], k).float()
-                    if static_soft is not None:
-                        soft = lam * soft + (1 - lam) * soft[perm]
-                loss = compute_loss(settings, logits, target, soft)
+                with torch.autocast(device.type, dtype=amp_dtype) if settings.amp else nullcontext():
+                    if per_batch_soft:
+                        with torch.no_grad():
+                            soft = teacher(clips)
+                    logits = model(clips)
+                    target = hard
+                    if settings.cutmix:
+                        k = logits.shape[1]
+                        target = lam * F.one_hot(hard, k).float() + (1 - lam) * F.one_hot(hard[perm], k).float()
+                        if static_soft is not None:
+                            soft = lam * soft + (1 - lam) * soft[perm]
+                    loss = compute_loss(settings, logits, target, soft)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                steps, last_loss = steps + 1, loss.item()
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                steps, step_loss = steps + 1, loss.detach()
+            last_loss = step_loss.item()  # once an epoch: on a GPU .item() waits for the step
             schedule.step()
             bar.set_postfix(loss=f"{last_loss:.4f}")
             if checkpointer:
