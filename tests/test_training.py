@@ -14,6 +14,7 @@ from vidcond.training import (
     RealClips,
     TrainSettings,
     augment,
+    autocast_dtype,
     compute_loss,
     lr_factor,
     make_optimizer,
@@ -267,7 +268,9 @@ def test_full_precision_training_is_exactly_a_plain_float32_loop():
     assert torch.equal(_weights(model), _weights(reference))
 
 
-def test_mixed_precision_trains_in_bfloat16_on_cpu():
+def test_mixed_precision_is_for_gpus_and_leaves_a_cpu_run_in_full_precision():
+    """CPU bfloat16 3D convolutions give NaN gradients in torch 2.13 (an embedded-default
+    evaluation ended at a NaN loss and chance accuracy): on CPU `amp` changes nothing."""
     settings = TrainSettings(optimizer="sgd", lr=0.05, epochs=4, schedule="constant", batch_size=4, labels="hard",
                              loss="ce", crop_scale=(0.5, 1.0))
     logit_dtypes = []
@@ -275,22 +278,13 @@ def test_mixed_precision_trains_in_bfloat16_on_cpu():
     def run(amp):
         model = _initial_model()
         model.register_forward_hook(lambda module, inputs, out: logit_dtypes.append(out.dtype))
-        stats = train(model, _fixed_batches(), TrainSettings.from_dict({**settings.to_dict(), "amp": amp}), seed=0,
-                      progress=False, device=torch.device("cpu"))
-        return stats, _weights(model)
+        train(model, _fixed_batches(), TrainSettings.from_dict({**settings.to_dict(), "amp": amp}), seed=0,
+              progress=False, device=torch.device("cpu"))
+        return _weights(model)
 
-    (amp_stats, amp_a), (_, amp_b) = run(True), run(True)
-    assert set(logit_dtypes) == {torch.bfloat16}
-    logit_dtypes.clear()
-    full_stats, full = run(False)
+    assert torch.equal(run(True), run(False))
     assert set(logit_dtypes) == {torch.float32}
-    assert amp_a.dtype == torch.float32  # the weights stay float32
-    assert torch.equal(amp_a, amp_b)  # deterministic by seed
-    assert math.isfinite(amp_stats["final_loss"]) and amp_stats["steps"] == full_stats["steps"] == 8
-    initial = _weights(_initial_model())
-    assert not torch.equal(amp_a, full)  # in lower precision ...
-    # ... the same way: the weights moved mostly as in float32
-    assert (amp_a - full).norm() < 0.5 * (full - initial).norm()
+    assert autocast_dtype(torch.device("cpu")) is None
 
 
 @pytest.mark.parametrize("stored_frames, drawn_alike", [(4, True), (2, True), (6, False)])

@@ -53,8 +53,9 @@ class TrainSettings:
     cutmix_beta: float = 1.0
     use_learned_lr: bool = False  # train with the set's learned learning rate if it has one
     use_set_labels: bool = True  # `soft` mode uses the set's own soft labels when present
-    # Mixed precision: forward passes and losses under autocast, bfloat16 (float16 with a
-    # GradScaler on a GPU without bfloat16); weights and optimizer state stay float32.
+    # Mixed precision on a GPU: forward passes and losses under autocast, bfloat16 (float16
+    # with a GradScaler without bfloat16); weights and optimizer state stay float32. No effect
+    # on CPU (see autocast_dtype).
     amp: bool = False
 
     @classmethod
@@ -278,11 +279,13 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def autocast_dtype(device: torch.device) -> torch.dtype:
-    """Mixed precision's dtype on ``device``: bfloat16 (CPU, and GPUs since Ampere), else float16."""
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        return torch.float16
-    return torch.bfloat16
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """Mixed precision's dtype on ``device``: bfloat16 on GPUs that have it, else float16; None
+    (full precision) on CPU, where torch 2.13's bfloat16 3D convolutions give NaN gradients (an
+    evaluation of the embedded default under CPU autocast ended at a NaN loss and chance)."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 @contextmanager
@@ -353,7 +356,7 @@ def train(
                 soft = None if static_soft is None else static_soft[index].to(device)
                 if settings.cutmix:
                     clips, perm, lam = cutmix(clips, settings.cutmix_beta, rng)
-                with torch.autocast(device.type, dtype=amp_dtype) if settings.amp else nullcontext():
+                with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else nullcontext():
                     if per_batch_soft:
                         with torch.no_grad():
                             soft = teacher(clips)

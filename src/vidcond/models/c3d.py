@@ -71,11 +71,9 @@ class MiniC3D(VideoModel):
 
     def embed(self, x):
         # [B, C, T, H, W] with channels innermost: oneDNN's fast 3D convolutions (no copy
-        # for clips from to_clip_tensor; 10-15 % of an evaluation step otherwise). Not under
-        # CPU bfloat16 autocast: there oneDNN's channels-last weight gradients vary from call
-        # to call and are at times NaN (torch 2.13).
+        # for clips from to_clip_tensor; 10-15 % of an evaluation step otherwise)
         x = x.transpose(1, 2)
-        if self.channels_last and not torch.is_autocast_enabled("cpu"):
+        if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last_3d)
         maps = self.blocks(x)
         return maps.mean(dim=(2, 3, 4)) if self.head_kind == "linear" else maps
