@@ -284,18 +284,21 @@ class OfficialStyleDM:
         return loss.item()
 
 
-class OursDM:
-    """vidcond's DM iteration: what `distill_videos` runs each step."""
+class OursIteration:
+    """vidcond's iteration of a distillation objective: what `distill_videos` runs each step
+    (the videos and the objective's own parameters, e.g. MTT's learnable lr, in one optimizer)."""
 
-    def __init__(self, ctx, syn, labels, lr):
+    def __init__(self, objective_class, ctx, syn, labels, lr):
         import numpy as np
         import torch
 
-        from vidcond.methods.dm import DMObjective
-
-        self.objective = DMObjective(ctx, np.random.default_rng(1))
+        self.objective = objective_class(ctx, np.random.default_rng(1))
         self.syn, self.labels = syn, labels
-        self.optimizer = torch.optim.SGD([syn], lr=lr, momentum=0.5)
+        groups = [{"params": [syn], "lr": lr}, *self.objective.param_groups()]
+        self.optimizer = torch.optim.SGD(groups, lr=lr, momentum=0.5)
+
+    def pixel_grad(self):
+        return self.syn.grad
 
     def step(self) -> float:
         loss = self.objective.loss(self.syn, self.labels, 0)
@@ -326,7 +329,11 @@ def dm_runner(kind: str, case: str, scratch: Path):
     torch.manual_seed(0)
     syn = torch.rand(classes, frames, 3, pixels, pixels).requires_grad_(True)
     labels = torch.arange(classes)
-    return (OursDM if kind == "ours" else OfficialStyleDM)(ctx, syn, labels, lr=1.0)
+    if kind == "ours":
+        from vidcond.methods.dm import DMObjective
+
+        return OursIteration(DMObjective, ctx, syn, labels, lr=1.0)
+    return OfficialStyleDM(ctx, syn, labels, lr=1.0)
 
 
 # The student of the trajectory-matching comparison: the paper's MiniC3D without dropout
@@ -442,32 +449,6 @@ class OfficialStyleMTT:
         return grand_loss.item()
 
 
-class OursMTT:
-    """vidcond's MTT iteration: what `distill_videos` runs each step (the videos and the
-    learnable lr in one optimizer)."""
-
-    def __init__(self, ctx, syn, labels, lr, syn_steps):
-        import numpy as np
-        import torch
-
-        from vidcond.methods.mtt import MTTObjective
-
-        self.objective = MTTObjective(ctx, np.random.default_rng(1))
-        self.syn, self.labels = syn, labels
-        groups = [{"params": [syn], "lr": lr}, *self.objective.param_groups()]
-        self.optimizer = torch.optim.SGD(groups, lr=lr, momentum=0.5)
-
-    def pixel_grad(self):
-        return self.syn.grad
-
-    def step(self) -> float:
-        loss = self.objective.loss(self.syn, self.labels, 0)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return loss.item()
-
-
 def mtt_runner(kind: str, case: str, scratch: Path):
     import torch
 
@@ -485,7 +466,11 @@ def mtt_runner(kind: str, case: str, scratch: Path):
     torch.manual_seed(0)
     syn = torch.rand(classes, frames, 3, pixels, pixels).requires_grad_(True)
     labels = torch.arange(classes)
-    return (OursMTT if kind == "ours" else OfficialStyleMTT)(ctx, syn, labels, lr=100.0, syn_steps=int(steps))
+    if kind == "ours":
+        from vidcond.methods.mtt import MTTObjective
+
+        return OursIteration(MTTObjective, ctx, syn, labels, lr=100.0)
+    return OfficialStyleMTT(ctx, syn, labels, lr=100.0, syn_steps=int(steps))
 
 
 RUNNERS = {"dm": dm_runner, "mtt": mtt_runner}
