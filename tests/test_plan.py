@@ -339,6 +339,10 @@ EDITS = {
         lambda c: c["temporal"]["grid"].append({"syn_frames": 8, "n_syn": 2}),
         "config temporal.grid[3]: syn_frames: slide windows take whole learnable videos",
     ),
+    "experts shorter than a trajectory method reads": (
+        lambda c: c["methods"]["mtt"].update(max_start_epoch=3),  # the tiny experts train 2 epochs
+        "config methods.mtt: max_start_epoch 3 and expert_epochs 1 read expert epoch 3, but experts.epochs is 2",
+    ),
     "a guidance ablation of another kind": (
         lambda c: c["guidance_ablation"].update(method="gvd_naive"),
         "config guidance_ablation.method: 'gvd_naive' is not a methods entry of kind gvd",

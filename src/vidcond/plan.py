@@ -146,6 +146,7 @@ class Plan:
         self.entries.update(self._sd_derived_entries())
         self.entries.update(self._temporal_derived_entries())
         self.entries.update(self._guidance_derived_entries())
+        self._check_experts()
         self.temporal_methods = {p["method"] for p in self.temporal_points()}
         # method entry -> the protocols its sets are evaluated under in the main table
         self.method_protocols = evaluation_protocols(
@@ -249,6 +250,24 @@ class Plan:
                     f"config kd.ablation.method: {ablation['method']!r} is not in kd.methods"
                 )
         self._check_teacher_archs()
+
+    def _check_experts(self):
+        """A trajectory method reads its experts up to `experts_epochs_read` (declared on its
+        parameters): the experts of the config must train at least that far."""
+        trained = self.config.get("experts", {}).get("epochs")
+        for name in self.entries:
+            if "experts" not in self.requirements(name):
+                continue
+            kind = self.method_kind(name)
+            for dataset in self.datasets:
+                for ipc in self.method_ipcs(name):
+                    typed = methods.check_params(kind, self.method_params(name, dataset, ipc))
+                    if trained is not None and typed.experts_epochs_read > trained:
+                        raise ConfigError(
+                            f"config methods.{name}: max_start_epoch {typed.max_start_epoch} and "
+                            f"expert_epochs {typed.expert_epochs} read expert epoch "
+                            f"{typed.experts_epochs_read}, but experts.epochs is {trained}"
+                        )
 
     def _check_teacher_archs(self):
         """Teachers named by evaluations (`teacher_arch`) and by `diversity.arch` must be

@@ -58,6 +58,12 @@ class MTTParams(InitParams, WindowParams):
         "auto", "recompute each student step in the backward pass; auto: when the unrolled graph would exceed half the memory"
     )
 
+    @property
+    def experts_epochs_read(self) -> int:
+        """The last expert epoch an iteration reads: a start below ``max_start_epoch`` plus
+        ``expert_epochs`` (the experts must have trained at least this far)."""
+        return self.max_start_epoch - 1 + self.expert_epochs
+
 
 def normalised_distance(
     theta: torch.Tensor, start: torch.Tensor, target: torch.Tensor
@@ -153,7 +159,7 @@ class MTTObjective(MatchingObjective):
         )
         return needed > available / 2
 
-    def check_window(self, max_start_epoch: int) -> None:
+    def check_window(self, max_start_epoch: int) -> None:  # the experts as trained (Plan checks the config)
         if max_start_epoch < 1 or max_start_epoch - 1 + self.p.expert_epochs > self.bank.epochs:
             raise ValueError(
                 f"start epochs below {max_start_epoch} plus expert_epochs {self.p.expert_epochs} must stay "
