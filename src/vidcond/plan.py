@@ -255,6 +255,8 @@ class Plan:
         """A trajectory method reads its experts up to `experts_epochs_read` (declared on its
         parameters): the experts of the config must train at least that far."""
         trained = self.config.get("experts", {}).get("epochs")
+        if trained is None:
+            return
         for name in self.entries:
             if "experts" not in self.requirements(name):
                 continue
@@ -262,7 +264,7 @@ class Plan:
             for dataset in self.datasets:
                 for ipc in self.method_ipcs(name):
                     typed = methods.check_params(kind, self.method_params(name, dataset, ipc))
-                    if trained is not None and typed.experts_epochs_read > trained:
+                    if typed.experts_epochs_read > trained:
                         raise ConfigError(
                             f"config methods.{name}: max_start_epoch {typed.max_start_epoch} and "
                             f"expert_epochs {typed.expert_epochs} read expert epoch "

@@ -132,7 +132,7 @@ class MTTObjective(MatchingObjective):
         self.low_memory = self.low_memory_needed(ctx) if p.low_memory == "auto" else p.low_memory
         if self.p.lr_param not in LR_PARAMS:
             raise ValueError(f"lr_param must be one of {LR_PARAMS}, not {self.p.lr_param!r}")
-        self.check_window(self.p.max_start_epoch)
+        self.check_window()
         self.net = self.bank.build_model(ctx.device).train()
         self.net.channels_last = False  # its weights are views of the flat θ
         self.layout = self.bank.layout
@@ -159,10 +159,11 @@ class MTTObjective(MatchingObjective):
         )
         return needed > available / 2
 
-    def check_window(self, max_start_epoch: int) -> None:  # the experts as trained (Plan checks the config)
-        if max_start_epoch < 1 or max_start_epoch - 1 + self.p.expert_epochs > self.bank.epochs:
+    def check_window(self) -> None:
+        """The experts as trained reach the last epoch an iteration reads (Plan checks the config's)."""
+        if self.p.max_start_epoch < 1 or self.p.experts_epochs_read > self.bank.epochs:
             raise ValueError(
-                f"start epochs below {max_start_epoch} plus expert_epochs {self.p.expert_epochs} must stay "
+                f"start epochs below {self.p.max_start_epoch} plus expert_epochs {self.p.expert_epochs} must stay "
                 f"within the experts' {self.bank.epochs} epochs"
             )
 

@@ -6,8 +6,9 @@ EVAL_TARGETS = outputs(PLAN.eval_jobs())
 KD_TARGETS = outputs(PLAN.kd_jobs())
 KD_ABLATION_TARGETS = outputs(PLAN.kd_ablation_jobs())
 # the label ablation: per cell the job whose rows it reports, and the cell's variant
-LABELS_TARGETS = outputs(job for job, _ in PLAN.labels_ablation_runs())
-LABELS_VARIANTS = [variant for _, variant in PLAN.labels_ablation_runs()]
+LABELS_RUNS = PLAN.labels_ablation_runs()
+LABELS_TARGETS = outputs(job for job, _ in LABELS_RUNS)
+LABELS_VARIANTS = [variant for _, variant in LABELS_RUNS]
 DIVERSITY_COVERED_TARGETS = outputs(PLAN.diversity_jobs(), {"diversity": DIVERSITY_COVERED})
 
 
