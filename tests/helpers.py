@@ -25,6 +25,16 @@ def embedded_config() -> dict:
     return copy.deepcopy(_embedded_config())
 
 
+def extended_config() -> dict:
+    """The embedded default with config/extended.yaml merged on top, as a second
+    ``--configfile`` merges it (snakemake's own merge)."""
+    from snakemake.utils import update_config
+
+    cfg = embedded_config()
+    update_config(cfg, yaml.safe_load((REPO / "config" / "extended.yaml").read_text()))
+    return cfg
+
+
 def tiny_config() -> dict:
     """The embedded default shrunk to seconds: 4 classes (2 static, 2 dynamic), 3 training
     and 2 test videos per class, 16x16 frames, 4-frame clips, 2 training epochs, IPC 1; the

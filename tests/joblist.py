@@ -47,12 +47,12 @@ def saved_jobs(name: str) -> list[str]:
 def configs(layouts: Path) -> dict[str, dict]:
     """The configs whose job lists are saved; the paper config reads the generated copies of
     the real layouts under ``layouts`` (tests/layouts.py)."""
-    from helpers import REPO, embedded_config, tiny_config
+    from helpers import REPO, embedded_config, extended_config, tiny_config
 
     videodc = yaml.safe_load((REPO / "config" / "paper" / "videodc.yaml").read_text())
     for dataset in videodc["datasets"].values():
         dataset["root"] = str(layouts / ROOT_OF_FORMAT[dataset["format"]])
-    return {"default": embedded_config(), "tiny": tiny_config(), "videodc": videodc}
+    return {"default": embedded_config(), "extended": extended_config(), "tiny": tiny_config(), "videodc": videodc}
 
 
 ROOT_OF_FORMAT = {"ucf101": "UCF101", "hmdb51": "HMDB51", "kinetics400": "K400"}

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from helpers import REPO, embedded_config, tiny_config, with_methods
+from helpers import REPO, embedded_config, extended_config, tiny_config, with_methods
 from joblist import planned_jobs, saved_jobs
 from vidcond.config_checks import ConfigError
 from vidcond.methods import method_class
@@ -154,9 +154,9 @@ def test_a_label_variant_that_trains_as_the_default_reads_the_default_evaluation
 
 
 def test_static_dynamic_ablation_derives_one_entry_per_new_pair():
-    plan = plan_of(
-        tiny_config()
-    )  # dm_sd (static dc_static at SPC 1, DPC 1), grid (1,0) (1,1) (1,2) (2,2)
+    cfg = tiny_config()  # dm_sd: static dc_static at SPC 1, DPC 1
+    cfg["static_dynamic"]["grid"] = [[1, 0], [1, 1], [1, 2], [2, 2]]
+    plan = plan_of(cfg)
     runs = [(r["spc"], r["dpc"], r["method"], r["run_ipc"]) for r in plan.sd_ablation_runs()]
     assert runs == [
         (1, 0, "dc_static", 1),
@@ -222,7 +222,7 @@ def test_a_slide_window_point_is_evaluated_by_every_temporal_arch():
 
 
 def test_guidance_ablation_derives_one_gvd_entry_per_strength():
-    plan = plan_of(embedded_config())  # gvd at IPC 5, strengths 0.0 and 0.3
+    plan = plan_of(extended_config())  # gvd at IPC 5, strengths 0.0 and 0.3
     assert plan.guidance_runs() == [("gvd_strength0", 0.0), ("gvd_strength0p3", 0.3)]
     assert plan.method_params("gvd_strength0p3", "synthaction", 5)["strength"] == 0.3
     assert condense("gvd_strength0p3", 5) in plan.guidance_condense_jobs()
@@ -233,7 +233,7 @@ def test_guidance_ablation_derives_one_gvd_entry_per_strength():
 
 
 def test_kd_grid_and_ablation_settings():
-    plan = plan_of(embedded_config())
+    plan = plan_of(extended_config())  # every KD method, scratch rows, the whole ablation
     jobs = [job.wildcards for job in plan.kd_jobs()]
     # from the pretrained student: 4 methods x (vanilla, every1, every5) + the student alone
     assert sum(wc["setting"] == "default" for wc in jobs) == 1 + 4 * 3
@@ -447,7 +447,7 @@ def test_the_planner_grid_matches_the_saved_default_dry_run():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["default", "tiny", "videodc"])
+@pytest.mark.parametrize("name", ["default", "extended", "tiny", "videodc"])
 def test_the_dry_run_plans_the_saved_jobs(tmp_path, name):
     """Every job (rule, outputs, inputs) of the dry run, as saved before the planner."""
     assert planned_jobs(tmp_path, name) == saved_jobs(name)

@@ -375,7 +375,7 @@ def train(
                 steps, step_loss = steps + 1, loss.detach()
             last_loss = step_loss.item()  # once an epoch: on a GPU .item() waits for the step
             schedule.step()
-            bar.set_postfix(loss=f"{last_loss:.4f}")
+            bar.set_postfix(loss=f"{last_loss:.4f}", refresh=False)
             if checkpointer:
                 checkpointer.step(epoch + 1, state, {"steps": steps, "final_loss": last_loss})
     return {

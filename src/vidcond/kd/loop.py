@@ -170,7 +170,7 @@ def train_student(
                 stats["final_loss"] = loss.item()
             schedule.step()
             stats["train_seconds"] += time.perf_counter() - began
-            bar.set_postfix(loss=f"{stats['final_loss']:.4f}")
+            bar.set_postfix(loss=f"{stats['final_loss']:.4f}", refresh=False)
             checkpointer.step(epoch + 1, training_state, stats)
     if state is not None:
         stats["mean_strength"] = float(state.strength.mean())

@@ -195,7 +195,7 @@ class DistillLoop:
             for iteration in bar:
                 loss = float(step(iteration))
                 self.losses.append(loss)
-                bar.set_postfix(loss=f"{loss:.4g}")
+                bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
                 self.checkpointer.step(iteration + 1, self.state, {"losses": self.losses})
             if self.iterations > start:
                 self.seconds_per_iteration = (time.perf_counter() - started) / (self.iterations - start)

@@ -617,7 +617,7 @@ def _train_steps(model, modules, data: TrainingClips, opts: DiffusionSettings, s
             optimizer.step()
             schedule.step()
             losses.append(loss.item())
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+            bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
             ckpt.step(step + 1, training, {"losses": losses})
     for module in modules:
         module.eval().requires_grad_(False)

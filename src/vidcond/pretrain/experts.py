@@ -227,7 +227,7 @@ def train_experts(
                     optimizer.step()
                 schedule.step()
                 snapshots.append(layout.flatten(model).cpu())
-                bar.set_postfix(loss=f"{loss.item():.4f}")
+                bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
                 if epoch + 1 < epochs:
                     running = {"job_hash": job_hash, "done": list(done), "snapshots": torch.stack(snapshots)}
                     ckpt.step(expert * epochs + epoch + 1, state, running)
