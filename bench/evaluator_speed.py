@@ -7,6 +7,9 @@ same process, on ready tensors (alternating rounds, medians):
   protocol's optimizer, parameter groups and per-epoch schedule;
 * bare: forward, backward and step on one fixed batch (no sampling, no augmentation).
 
+Both build the network from our registry; the official-style loop's convolves in PyTorch's
+default layout, as the official code's does (ours: channels-last, `VideoModel.channels_last`).
+
 The evaluator (``vidcond.training.train``) runs the protocol's settings with hard labels
 (`--protocol`, default `videodc`: RandomResizedCrop + flip; `dancing` flips only). Also
 test clips/s.
@@ -114,6 +117,7 @@ def main() -> None:
             # val.py's loop on the set's ready clips: per epoch a shuffled pass in batches,
             # each video augmented on its own, then forward, backward, step; schedule per epoch.
             model = build_model(arch, store.num_classes, shape, **options).train()
+            model.channels_last = False  # the official network convolves in PyTorch's default layout
             params = [p for p in model.parameters() if p.requires_grad]
             decayed = [p for p in params if p.dim() > 1] if settings.decay_matrices_only else params
             groups = [{"params": decayed, "weight_decay": settings.weight_decay}]

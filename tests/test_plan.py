@@ -140,7 +140,7 @@ def test_a_label_variant_that_trains_as_the_default_reads_the_default_evaluation
     """The video study's multi-soft MSE-GT is its protocol's default: random and edc (evaluated
     under videodc in the main grid, same seeds) are not trained twice; herding and dm (whose
     own protocol is dancing) and any change of seeds or settings still get their own job."""
-    plan = plan_of(embedded_config())
+    plan = plan_of(extended_config())  # herding among the ablation's methods
     runs = {(job.wildcards["method"], variant): job.wildcards["variant"] for job, variant in plan.labels_ablation_runs()}
     assert runs[("random", "multi_soft_mse_gt")] == runs[("edc", "multi_soft_mse_gt")] == "default"
     assert runs[("herding", "multi_soft_mse_gt")] == runs[("dm", "multi_soft_mse_gt")] == "multi_soft_mse_gt"
