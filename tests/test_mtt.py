@@ -141,6 +141,7 @@ def test_experts_resume_after_sigterm_ends_identical(tiny_store_dir, tmp_path, m
 
 def _manual_sgd_step(bank, theta, videos, labels, lr):
     model = bank.build_model().train()
+    model.channels_last = False  # the student's layout: the same convolutions, to float rounding
     torch.nn.utils.vector_to_parameters(theta.clone(), model.parameters())
     loss = torch.nn.functional.cross_entropy(model(videos), labels)
     grads = torch.autograd.grad(loss, list(model.parameters()))

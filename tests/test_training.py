@@ -287,6 +287,35 @@ def test_mixed_precision_is_for_gpus_and_leaves_a_cpu_run_in_full_precision():
     assert autocast_dtype(torch.device("cpu")) is None
 
 
+def test_a_float16_run_resumes_with_its_loss_scale(tmp_path, monkeypatch):
+    """With float16 (GPUs without bfloat16) the GradScaler's scale is part of the checkpoint:
+    a run stopped after epoch 2 and resumed ends where the uninterrupted run does (a fresh
+    scale of 2**16 would overflow and skip the first step after the resume). float16
+    autocast runs on CPU too, which lets the test force it."""
+    import vidcond.training as training
+    from vidcond.checkpoint import Checkpointer
+
+    monkeypatch.setattr(training, "autocast_dtype", lambda device: torch.float16)
+    settings = TrainSettings(optimizer="sgd", lr=0.05, momentum=0.9, epochs=4, schedule="constant", resized_crop=False,
+                             flip=False, labels="hard", loss="ce", amp=True)
+
+    class StopAfter(Checkpointer):  # as SIGTERM after a chosen epoch: save, then exit
+        def step(self, step, state, extra=None, always=False):
+            self.stop_requested = step == 2
+            super().step(step, state, extra, always)
+
+    def run(checkpointer):
+        model = _initial_model()
+        train(model, _fixed_batches(), settings, seed=0, progress=False, device=torch.device("cpu"), checkpointer=checkpointer)
+        return _weights(model)
+
+    uninterrupted = run(None)
+    with pytest.raises(SystemExit):
+        run(StopAfter(tmp_path, every=1, unit="epoch"))
+    assert "scaler" in torch.load(tmp_path / "checkpoint.pt", weights_only=True)["training_state"]["objects"]
+    assert torch.equal(run(Checkpointer(tmp_path, every=1, unit="epoch")), uninterrupted)
+
+
 @pytest.mark.parametrize("stored_frames, drawn_alike", [(4, True), (2, True), (6, False)])
 def test_a_condensed_set_drawn_alike_every_epoch_is_drawn_once(stored_frames, drawn_alike):
     videos = torch.randint(0, 256, (3, stored_frames, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))

@@ -341,7 +341,9 @@ def train(
     # float16 gradients underflow without loss scaling; bfloat16 has float32's range
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     steps, started, last_loss = 0, time.perf_counter(), float("nan")
-    state = TrainingState(model=model, optimizer=optimizer, schedule=schedule, rng=rng, generator=generator)
+    # float16's loss scale resumes where it was, not at 2**16 again (bfloat16 and CPU have none)
+    scaled = {"scaler": scaler} if scaler.is_enabled() else {}
+    state = TrainingState(model=model, optimizer=optimizer, schedule=schedule, rng=rng, generator=generator, **scaled)
     start = 0
     if checkpointer:
         start, saved = checkpointer.resume(state, {"steps": steps, "final_loss": last_loss})

@@ -37,7 +37,11 @@ def write_video(path: str | Path, frames: np.ndarray, fps: int = 25, b_frames: i
             stream.codec_context.gop_size = 12
             stream.options = {"qscale": "3"}
         else:
-            stream.options = {"crf": "18", "bf": str(b_frames)}
+            # x264's macroblock-tree rate control encoded the same frames differently from run
+            # to run (14 files in 30 encodings of one clip, 1 without it): the generated
+            # dataset, and every number after it, must be the same on every run
+            stream.codec_context.thread_count = 1
+            stream.options = {"crf": "18", "bf": str(b_frames), "x264-params": "mbtree=0"}
         for frame in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
