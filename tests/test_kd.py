@@ -362,6 +362,20 @@ def pretrained_student(tmp_path):
     return tmp_path / "student"
 
 
+def test_the_pretrained_student_is_the_same_on_every_run(tmp_path, pretrained_student):
+    # its initial weights come from the job's seed, not from what the process drew before
+    target = tiny_config()["datasets"]["synthaction"]
+    torch.manual_seed(5)
+    pretrain_student(
+        tmp_path / "again", source=TINY_SOURCE, target=target["generator"], extract_options=target["extract"],
+        validation={"fraction": 0.34, "seed": 0}, clip=target["clip"], arch="miniC3D",
+        model_options={"channels": [4, 8, 8]}, training={**TINY_TRAINING, "epochs": 2}, seed=0,
+        work_dir=tmp_path / "work_again", progress=False,
+    )
+    first, again = (load_file(str(stem.with_suffix(".safetensors"))) for stem in (pretrained_student, tmp_path / "again"))
+    assert all(torch.equal(first[name], again[name]) for name in first)
+
+
 def test_pretrained_student_loads_its_backbone_with_a_fresh_classifier(tiny_store, pretrained_student):
     saved = load_file(str(pretrained_student.with_suffix(".safetensors")))
     torch.manual_seed(3)

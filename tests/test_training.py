@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
+from helpers import tiny_config
 from vidcond.models import build_model
 from vidcond.condensed import CondensedSet
 from vidcond.training import (
@@ -330,3 +331,22 @@ def test_a_condensed_set_drawn_alike_every_epoch_is_drawn_once(stored_frames, dr
     assert all(torch.equal(a, b) for a, b in zip(epochs, expected))
     assert torch.equal(generator.get_state(), reference.get_state())
     assert torch.equal(epochs[0], epochs[1]) == drawn_alike
+
+
+def test_a_teacher_is_the_same_on_every_run(tiny_store_dir, tmp_path):
+    """Its initial weights come from the job's seed, not from whatever the process drew
+    before (the soft labels, EDC, RDED and the KD rows all read the teacher)."""
+    from safetensors.torch import load_file
+
+    from vidcond.pretrain.teacher import train_teacher
+
+    cfg = tiny_config()
+    training = {**cfg["teacher"]["training"], "epochs": 1}
+    weights = []
+    for k, drawn_before in enumerate((1, 2)):
+        torch.manual_seed(drawn_before)
+        train_teacher(tiny_store_dir, tmp_path / f"t{k}", arch="miniC3D", model_options={"channels": [4, 8, 8]},
+                      training=training, clip=cfg["datasets"]["synthaction"]["clip"], seed=0, progress=False)
+        weights.append(load_file(str(tmp_path / f"t{k}.safetensors")))
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])

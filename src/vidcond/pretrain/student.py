@@ -75,6 +75,7 @@ def pretrain_student(
     prepared = time.perf_counter() - began
     settings = TrainSettings.from_dict(training)
     shape = clip_shape(store, clip["num_frames"])
+    torch.manual_seed(seed)  # the initial weights: the same student on every run
     model = build_model(arch, store.num_classes, shape, **model_options)
     checkpointer = Checkpointer(work_dir / "train", every=1, unit="epoch")
     stats = train(model, RealClips(store, clip["num_frames"], clip["stride"]), settings, seed=seed, progress=progress, checkpointer=checkpointer)

@@ -3,6 +3,8 @@ source of soft labels and the KD teacher."""
 
 from __future__ import annotations
 
+import torch
+
 from ..checkpoint import Checkpointer
 from ..data.framestore import FrameStore, clip_shape
 from ..models import build_model, save_model
@@ -19,6 +21,7 @@ def train_teacher(
     store = FrameStore(store_dir)
     settings = TrainSettings.from_dict(training)
     shape = clip_shape(store, clip["num_frames"])
+    torch.manual_seed(seed)  # the initial weights: the same teacher on every run
     model = build_model(arch, store.num_classes, shape, **model_options)
     checkpointer = Checkpointer(work_dir, checkpoint_every, unit="epoch") if work_dir else None
     source = RealClips(store, clip["num_frames"], clip["stride"])
