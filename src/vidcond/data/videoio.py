@@ -38,8 +38,9 @@ def write_video(path: str | Path, frames: np.ndarray, fps: int = 25, b_frames: i
             stream.options = {"qscale": "3"}
         else:
             # x264's macroblock-tree rate control encoded the same frames differently from run
-            # to run (14 files in 30 encodings of one clip, 1 without it): the generated
-            # dataset, and every number after it, must be the same on every run
+            # to run (14 files in 30 encodings of one clip, 1 without it), and so did its
+            # threads at times: the generated dataset, and every number after it, must be
+            # the same on every run
             stream.codec_context.thread_count = 1
             stream.options = {"crf": "18", "bf": str(b_frames), "x264-params": "mbtree=0"}
         for frame in frames:
