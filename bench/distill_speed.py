@@ -28,27 +28,30 @@ step of the videos and the learnable lr) against the official MTT branch's loop 
 a fresh network, epoch 1 a small random step; start epoch 0, expert_epochs 1, batch_syn =
 the whole set as the official scripts, lr_teacher 0.01), N = `--syn-steps` student steps,
 our `low_memory` off (the official keeps the whole unrolled graph). Both start from the
-same videos (the official's normalised once, as its data); the first iteration's losses
-and gradients with respect to the pixels are compared before timing (last column: their
-relative differences). Timing and peak memory are measured as for DM.
+same videos (the official's normalised once, as its data). Before timing, the first
+iteration is checked: the relative difference of the two losses ("loss diff"), and each
+one's gradient with respect to the pixels against the official-style loop's in float64
+(largest absolute error over the largest gradient, "grad error"). Timing and peak memory
+are measured as for DM.
 
     python bench/distill_speed.py --vs-official [--method mtt] [--syn-steps 5 20]
                                   [--sizes 8x32x32] [--repeats 5] [--threads 2]
 
-Measured 2026-11-30 (nice 19, 1 thread, 2 shared cores under a load of 4-8; MTT after the
-student stopped convolving channels-last):
+Measured 2026-11-30 (2 threads, a shared 2-core machine; MiniC3D's stem convolving
+space-to-depth where the input's gradient is wanted, backward only to the optimised tensors):
 
-    case                           official ms  ours ms  ratio  peak MB off/ours  ratio  growth MB off/ours  rel. diff loss/grad
-    8x32x32 10 cl, N=5                    3310     3306   1.00      851/861        1.01       419/464        1.1e-07/4.4e-07
-    8x32x32 10 cl, N=20                  12962    12745   0.98     1504/1490       0.99      1077/1093       0.0e+00/2.9e-07
-    16x112x112 2 cl, N=5                 15972    15479   0.97     1297/1263       0.97       859/862        6.4e-08/1.3e-06
-    16x112x112 2 cl, N=20 (3 rounds)     41395    41556   1.00     2998/2983       1.00      2559/2582       1.5e-04/3.6e-02
-      the same, a second run             40665    41462   1.02     2980/2972       1.00      2541/2572       1.5e-04/3.6e-02
-    At 16x112x112 with N=20 the student runs far from the target (loss 50.5), which
-    amplifies rounding: our own loss at another batch order differs by 3e-6 and its
-    gradient by 8.6e-3; at N=5 the two agree to 6e-8 / 1e-6.
-    Before (channels-last student; 5 rounds): 8x32x32 N=5 3205/3440 ms 1.07, N=20 13186/14292 ms
-    1.08, peak 1538/1763 MB (a converted weight copy kept per step), gradient rel. diff 1.8e-3.
+    DM: case                       official ms  ours ms  ratio  peak MB off/ours  ratio  growth MB off/ours
+    8x32x32 10 cl, 64 real/cl             1747     1284   0.73      663/545        0.82       165/159
+    16x112x112 2 cl, 4 real/cl             847      737   0.87      656/615        0.94       234/228
+    MTT: case                      official ms  ours ms  ratio  peak MB off/ours  ratio  growth MB off/ours  loss diff  grad error off/ours
+    8x32x32 10 cl, N=5                    1134     1062   0.94      861/830        0.96       427/433        0.0e+00    1.2e-03/2.0e-06
+    8x32x32 10 cl, N=20                   4491     4249   0.95     1505/1505       1.00      1078/1107       1.2e-07    8.4e-03/8.4e-03
+    16x112x112 2 cl, N=5                  5223     4865   0.93     1296/1307       1.01       857/906        0.0e+00    1.2e-02/1.2e-06
+    16x112x112 2 cl, N=20                21078    19884   0.94     2943/3023       1.03      2512/2621       7.2e-05    5.0e-02/5.2e-02
+    16x112x112 N=20 in three more runs: 0.95, 0.94, 0.94. Before the stem: MTT 0.97-1.02x
+    (1.00-1.02x at 16x112x112, N=20), its gradients equal to the official's (both through
+    the same kernels). At N=20 both gradients are as far from float64: the unrolled student
+    amplifies rounding in every layer.
 """
 
 from __future__ import annotations
@@ -235,6 +238,15 @@ def write_random_store(directory: Path, classes: int, per_class: int, frames: in
     (directory / META_FILE).write_text(json.dumps(meta))
 
 
+def official_network(net):
+    """``net`` with the official ConvNet3D's first convolution: a plain ``nn.Conv3d`` (our
+    stem convolves space-to-depth when the input's gradient is wanted; same parameters)."""
+    import torch
+
+    net.blocks[0].__class__ = torch.nn.Conv3d
+    return net
+
+
 class OfficialStyleDM:
     """The official DM iteration, on clips preloaded once (one fixed clip per video, as its
     --preload), normalised in the data pipeline as there."""
@@ -263,7 +275,7 @@ class OfficialStyleDM:
     def step(self) -> float:
         import torch
 
-        net = self.ctx.build_model("miniC3D").train()  # the official leaves it in train mode
+        net = official_network(self.ctx.build_model("miniC3D").train())  # the official leaves it in train mode
         for p in net.parameters():
             p.requires_grad = False
 
@@ -303,7 +315,7 @@ class OursIteration:
     def step(self) -> float:
         loss = self.objective.loss(self.syn, self.labels, 0)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward(inputs=[p for group in self.optimizer.param_groups for p in group["params"]])
         self.optimizer.step()
         return loss.item()
 
@@ -385,10 +397,11 @@ class OfficialStyleMTT:
         from vidcond.pretrain.experts import ExpertBank
 
         bank = ExpertBank(ctx.require("experts"))
-        net = bank.build_model().train()
+        net = official_network(bank.build_model().train())
         self.names, self.shapes = bank.layout.names, bank.layout.shapes
         self.numels = bank.layout.sizes
-        self.buffer = [[[p.clone() for p in bank.layout.unflatten(bank.snapshot(e, t)).values()]
+        dtype = torch.get_default_dtype()  # float64 for the reference gradient
+        self.buffer = [[[p.to(dtype, copy=True) for p in bank.layout.unflatten(bank.snapshot(e, t)).values()]
                         for t in range(bank.epochs + 1)] for e in range(bank.num_experts)]
 
         def student_net(x, flat_param):
@@ -464,7 +477,8 @@ def mtt_runner(kind: str, case: str, scratch: Path):
     ctx = CondenseContext(store=FrameStore(random_store(size, scratch, 1)), dataset="random", ipc=1, params=params,
                           clip={"num_frames": frames, "stride": 1}, inputs={"experts": str(stem)}, progress=False)
     torch.manual_seed(0)
-    syn = torch.rand(classes, frames, 3, pixels, pixels).requires_grad_(True)
+    # drawn in float32 whatever the default dtype, so that the float64 reference starts alike
+    syn = torch.rand(classes, frames, 3, pixels, pixels, dtype=torch.float32).to(torch.get_default_dtype()).requires_grad_(True)
     labels = torch.arange(classes)
     if kind == "ours":
         from vidcond.methods.mtt import MTTObjective
@@ -491,12 +505,29 @@ def rss_mb() -> float:
 
 def runner_memory(method: str, kind: str, case: str, scratch: Path) -> dict:
     """Peak memory of setup plus 2 iterations of one runner (run in a fresh process)."""
+    from vidcond.memory import peak_memory_mb
+
     runner = RUNNERS[method](kind, case, scratch)
     before = rss_mb()
     for _ in range(2):
         runner.step()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_memory_mb("cpu")
     return {"peak_mb": peak, "growth_mb": peak - before}
+
+
+def float64_gradient(method: str, case: str, scratch: Path):
+    """The first iteration's gradient with respect to the pixels of the official-style loop
+    run in float64: what both float32 loops' gradients are measured against."""
+    import torch
+
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        runner = RUNNERS[method]("official", case, scratch)
+        runner.step()
+        return runner.pixel_grad()
+    finally:
+        torch.set_default_dtype(previous)
 
 
 def vs_official(args) -> None:
@@ -506,7 +537,7 @@ def vs_official(args) -> None:
     print(f"{args.method.upper()}: ours against an official-style loop; MiniC3D {PAPER_MINIC3D}, IPC 1, "
           f"{args.threads} threads, median of {args.repeats} alternating rounds after a warm-up")
     print(f"{'case':<30} {'official ms':>11} {'ours ms':>8} {'ratio':>6} {'peak MB off/ours':>17} {'ratio':>6} "
-          f"{'growth MB off/ours':>19}  rel. diff loss/grad")
+          f"{'growth MB off/ours':>19}  loss diff  grad error off/ours")
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         for case, description in official_cases(args):
@@ -523,9 +554,11 @@ def vs_official(args) -> None:
             first = {kind: runner.step() for kind, runner in runners.items()}
             check = "-"
             if all(hasattr(runner, "pixel_grad") for runner in runners.values()):
-                grads = {kind: runner.pixel_grad() for kind, runner in runners.items()}
-                check = (f"{abs(first['ours'] - first['official']) / abs(first['official']):.1e}/"
-                         f"{(grads['ours'] - grads['official']).abs().max() / grads['official'].abs().max():.1e}")
+                reference = float64_gradient(args.method, case, scratch)
+                errors = [(runners[kind].pixel_grad().double() - reference).abs().max() / reference.abs().max()
+                          for kind in ("official", "ours")]
+                check = (f"{abs(first['ours'] - first['official']) / abs(first['official']):.1e}    "
+                         f"{errors[0]:.1e}/{errors[1]:.1e}")
             seconds = {kind: [] for kind in runners}
             for _ in range(args.repeats):
                 for kind, runner in runners.items():

@@ -53,6 +53,7 @@ def tiny_config() -> dict:
     cfg["evaluation"]["overrides"].update(epochs=2, min_clips=12)
     cfg["evaluation"]["full"]["epochs"] = 2
     cfg["evaluation"]["cross_arch"]["archs"] = ["convnet_gru"]
+    cfg["kd"].update(seeds=[0])  # intervals over KD seeds: tests/test_kd.py
     cfg["kd"]["training"]["epochs"] = 2
     cfg["experts"].update(num_experts=2, epochs=2)  # trajectories of 3 snapshots
     cfg["kd"]["sakd"]["every"] = [1]

@@ -409,3 +409,31 @@ def test_kd_run_from_the_pretrained_student(tiny_store, tiny_store_dir, tmp_path
     assert pretrained["start"] == "pretrained" and pretrained["pretrain_seconds"] > 0
     assert scratch["start"] == "scratch" and scratch["pretrain_seconds"] == 0 and scratch["split"] == "test"
     assert pretrained["config_hash"] != scratch["config_hash"]
+
+
+def test_kd_tables_carry_the_interval_over_seeds():
+    import pandas as pd
+    from scipy import stats
+
+    from vidcond.kd.tables import kd_ablation_table, kd_table
+
+    top1 = {"vanilla": [0.5, 0.6, 0.7], "sakd_every5": [0.2, 0.3, 0.25]}
+    rows = pd.DataFrame(
+        [
+            {"dataset": "d", "method": "kd", "mode": mode, "setting": "default", "start": "pretrained", "seed": seed,
+             "top1": value, "top5": 1.0, "n_test": 40, "train_seconds": 2.0, "score_seconds": 0.0,
+             "clips_trained": 8, "steps": 4, "epochs": 2, "ratio": 0.1, "every": 5, "teacher": "t", "student": "s",
+             "pretrain_seconds": 1.0, "config_hash": "h", "git_commit": "c"}
+            for mode, values in top1.items()
+            for seed, value in enumerate(values)
+        ]
+    )
+    teacher = {"test": {"top1": 0.9, "top5": 1.0}, "train": {"train_seconds": 3.0}}
+    table = kd_table(rows, {"d": ("t", teacher)}, ["kd"]).set_index("mode")
+    for mode, values in top1.items():
+        half = stats.t.ppf(0.975, 2) * np.std(values, ddof=1) / np.sqrt(3)
+        assert table.loc[mode, "top1_ci95_low"] == pytest.approx(np.mean(values) - half)
+        assert table.loc[mode, "top1_ci95_high"] == pytest.approx(np.mean(values) + half)
+        assert table.loc[mode, "n_test"] == 40 and table.loc[mode, "n_seeds"] == 3
+    ablation = kd_ablation_table(rows[rows["seed"] == 0], {"ratio": [(0.1, "default")]})
+    assert np.isnan(ablation["top1_ci95_low"]).all() and (ablation["n_seeds"] == 1).all()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from vidcond.memory import activation_profile, condense_estimate, estimate_line, mtt_unroll_mb
+from vidcond.memory import activation_profile, condense_estimate, estimate_line, mtt_unroll_mb, peak_memory_mb
 from vidcond.models import build_model
 
 TINY = {"channels": [2, 2, 2], "norm": "none", "head": "linear"}
@@ -44,3 +44,17 @@ def test_a_condensation_job_logs_its_estimate(tiny_store_dir, tmp_path, capsys):
     expected = estimate_line(job_estimate("dm", params, 1, tiny_store_dir, clip, models))
     assert expected in capsys.readouterr().out.splitlines()
     assert expected.startswith("memory estimate (dm, miniC3D): ")
+
+
+def test_a_job_reads_its_own_peak_not_its_parents():
+    """ru_maxrss carries a parent's peak into a child it starts: a small job started by a
+    large snakemake read the parent's. The child here holds ~100 MB, the parent ~1 GB more."""
+    import subprocess
+    import sys
+
+    held = bytearray(1024 * 2**20)
+    held[:: 4096] = b"\x01" * len(held[:: 4096])  # resident, not just reserved
+    child = "from vidcond.memory import peak_memory_mb; print(peak_memory_mb('cpu'))"
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True)
+    assert float(done.stdout) < 700 < peak_memory_mb("cpu")
+    del held

@@ -76,3 +76,44 @@ def test_minic3d_block_output_size_matches_a_forward(shape):
     with torch.no_grad():
         maps = model.blocks(torch.zeros(1, 3, shape[0], *shape[2:]))
     assert maps.shape[2:] == (block_output_size(shape[0], time=True), block_output_size(shape[2]), block_output_size(shape[3]))
+
+
+@pytest.mark.parametrize("size", [(20, 20), (7, 9), (32, 31), (1, 2)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_the_stem_convolves_space_to_depth_exactly_as_nn_conv3d(size, channels_last):
+    """Output, both gradients and the gradient of the weight gradient with respect to the
+    input (MTT's path), in float64 against the plain strided convolution."""
+    import torch.nn.functional as F
+
+    from vidcond.models.c3d import StemConv3d
+
+    torch.manual_seed(0)
+    stem = StemConv3d(3, 5, (3, 7, 7), (1, 2, 2), (1, 3, 3)).double()
+    x = torch.randn(2, 3, 4, *size, dtype=torch.float64)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+    probe = torch.randn_like(stem.weight)
+
+    def run(conv):
+        inputs = x.clone().requires_grad_(True)
+        out = conv(inputs)
+        (grad_weight,) = torch.autograd.grad(out.relu().pow(2).sum(), stem.weight, create_graph=True)
+        (grad_input,) = torch.autograd.grad((grad_weight * probe).sum(), inputs)
+        return out, grad_weight, grad_input, out.is_contiguous(memory_format=torch.channels_last_3d)
+
+    ours = run(stem)
+    plain = run(lambda v: F.conv3d(v, stem.weight, stem.bias, (1, 2, 2), (1, 3, 3)))
+    for a, b in zip(ours[:3], plain[:3]):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    assert ours[3] == plain[3], "the output keeps the input's memory layout"
+
+
+def test_the_stem_is_a_plain_convolution_without_input_gradient():
+    from vidcond.models.c3d import StemConv3d
+
+    torch.manual_seed(0)
+    stem = StemConv3d(3, 4, (3, 7, 7), (1, 2, 2), (1, 3, 3))
+    x = torch.rand(1, 3, 4, 16, 16)
+    torch.testing.assert_close(stem(x), torch.nn.Conv3d.forward(stem, x), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="space stride 2"):
+        StemConv3d(3, 4, 3, 1, 1)

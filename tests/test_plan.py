@@ -235,6 +235,8 @@ def test_guidance_ablation_derives_one_gvd_entry_per_strength():
 def test_kd_grid_and_ablation_settings():
     plan = plan_of(extended_config())  # every KD method, scratch rows, the whole ablation
     jobs = [job.wildcards for job in plan.kd_jobs()]
+    assert {wc["seed"] for wc in jobs} == {0, 1, 2}  # kd.seeds
+    jobs = [wc for wc in jobs if wc["seed"] == 0]
     # from the pretrained student: 4 methods x (vanilla, every1, every5) + the student alone
     assert sum(wc["setting"] == "default" for wc in jobs) == 1 + 4 * 3
     # from scratch: the student alone and vanilla KD in the three modes
@@ -246,6 +248,7 @@ def test_kd_grid_and_ablation_settings():
     assert plan.student_jobs()[0] in plan.run_jobs()
     assert plan.kd_sakd("sakd_every5", "scratch")["every"] == 5
     # eta 0.5, lam 0.5, ratio 0.1 are the configured values: one shared `default` run
+    assert {job.wildcards["seed"] for job in plan.kd_ablation_jobs()} == {0}  # kd.ablation.seeds
     settings = sorted({job.wildcards["setting"] for job in plan.kd_ablation_jobs()})
     assert settings == ["default", "eta0", "eta1", "lam0.1", "lam0.9", "ratio0.05", "ratio0.3"]
     sakd = plan.kd_sakd("sakd_every5", "lam0.9")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import resource
 import shutil
 import time
 from pathlib import Path
@@ -11,7 +10,7 @@ import torch
 
 from .condensed import condensation_ratio, save_condensed
 from .data.framestore import FrameStore
-from .memory import estimate_line, job_estimate
+from .memory import estimate_line, job_estimate, peak_memory_mb
 from .methods import CondenseContext, get_method
 from .training import pick_device
 from .workflow import provenance
@@ -28,12 +27,6 @@ def check_ipc(store: FrameStore, ipc: int, dataset: str) -> None:
             f"IPC {ipc} exceeds the {short.iloc[0]} training videos of class {names[label]!r} "
             f"in dataset {dataset!r}"
         )
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def run_condense(

@@ -106,6 +106,25 @@ def estimate_line(estimate: dict) -> str:
     return f"memory estimate ({estimate['kind']}, {estimate['arch']}): {estimate['total']} MB ({parts})"
 
 
+def peak_memory_mb(device) -> float:
+    """The job's peak: allocated CUDA memory on a GPU, else the process's resident peak.
+
+    On Linux the peak of the process's own memory (VmHWM): ``ru_maxrss`` starts from the
+    parent's peak across fork and exec, so a job started by a large snakemake read that.
+    """
+    import resource
+
+    import torch
+
+    if getattr(device, "type", device) == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):  # no procfs (macOS: ru_maxrss in bytes)
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
 def available_mb(device) -> float:
     """Memory a job may still take: the GPU's total on CUDA, MemAvailable on the host."""
     import torch

@@ -878,7 +878,7 @@ class Plan:
                 },
             )
             for d in self.datasets
-            for s in self.kd.get("seeds", [0])
+            for s in ablation.get("seeds", [0])
             for st in settings
         ]
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..stats import mean_ci95
+
 KD_METRICS = ["top1", "top5"]
 
 
@@ -13,6 +15,9 @@ def _summarise(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         agg[f"{metric}_mean"] = (metric, "mean")
         agg[f"{metric}_std"] = (metric, "std")
     agg.update(
+        top1_ci95_low=("top1", lambda top1: mean_ci95(top1)[2]),
+        top1_ci95_high=("top1", lambda top1: mean_ci95(top1)[3]),
+        n_test=("n_test", "first"),
         train_seconds=("train_seconds", "mean"),
         score_seconds=("score_seconds", "mean"),
         clips_trained=("clips_trained", "mean"),
@@ -32,7 +37,7 @@ def _summarise(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 def kd_table(rows: pd.DataFrame, teachers: dict[str, tuple[str, dict]], methods: list[str]) -> pd.DataFrame:
     """Per dataset: the teacher, then per student start (``pretrained`` on the source
     dataset, then ``scratch``) the student alone and every KD method vanilla and with SAKD
-    in each mode: top-1/top-5 (mean, std over seeds), training seconds and their ratio to
+    in each mode: top-1/top-5 (mean, std over seeds, top-1's 95 % interval), training seconds and their ratio to
     the same method's vanilla run from the same start.
 
     ``teachers``: dataset -> (teacher name, the teacher's saved spec with ``train``/``test``);

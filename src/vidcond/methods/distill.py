@@ -247,6 +247,7 @@ def distill_videos(ctx: CondenseContext, objective: MatchingObjective, videos: t
     part of the checkpointed state). Returns the losses; ``stats``, when
     given, receives ``seconds_per_iteration`` of the iterations this process ran."""
     groups = [{"params": [videos], "lr": lr}, *objective.param_groups()]
+    learnable = [p for group in groups for p in group["params"]]
     if optimizer == "sgd":
         opt = torch.optim.SGD(groups, lr=lr, momentum=momentum)
     elif optimizer == "adam":
@@ -258,7 +259,8 @@ def distill_videos(ctx: CondenseContext, objective: MatchingObjective, videos: t
         clips = videos if window is None else window(videos)
         loss = objective.loss(clips if expand is None else expand(clips), labels, iteration)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        # Only towards what is optimised: e.g. MTT's start parameters need no gradient.
+        loss.backward(inputs=learnable)
         opt.step()
         with torch.no_grad():
             videos.clamp_(*PIXEL_RANGE)

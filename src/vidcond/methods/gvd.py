@@ -17,7 +17,6 @@ at most, centroids reused in turn beyond that).
 
 from __future__ import annotations
 
-import resource
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
@@ -29,6 +28,7 @@ from tqdm import tqdm
 from ..checkpoint import Checkpointer
 from ..data.sampling import PIXEL_RANGE
 from ..gvd import Guidance, class_centroids, compose_mvic, sample
+from ..memory import peak_memory_mb
 from .base import Condensed, CondenseContext, Method, Params, param, register_method
 
 if TYPE_CHECKING:  # diffusers takes seconds to import: only the jobs that sample load it
@@ -64,12 +64,6 @@ class KNoiseParams(DiffusionParams):
 
 
 TINY = {"steps": 2, "mvic": False}  # MVIC as in the embedded config (MVIC itself: test_gvd.py)
-
-
-def _peak_memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 class DiffusionMethod(Method):
@@ -124,7 +118,7 @@ class DiffusionMethod(Method):
             "generated_videos": per_class * ctx.num_classes,
             "generation_s": state["seconds"],
             "generation_s_per_ipc": state["seconds"] / ctx.ipc,
-            "generation_peak_mem_mb": _peak_memory_mb(ctx.device),
+            "generation_peak_mem_mb": peak_memory_mb(ctx.device),
             "sampling_steps": params.steps,
             "mvic_pattern": list(params.pattern) if params.mvic else None,
         }
