@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ def measure(store_dir: Path, experts: Path, steps: int, low_memory: bool, ipc: i
     import torch
 
     from vidcond.data.framestore import FrameStore
+    from vidcond.memory import peak_memory_mb
     from vidcond.methods import CondenseContext
     from vidcond.methods.distill import init_synthetic
     from vidcond.methods.mtt import MTTObjective
@@ -59,8 +59,8 @@ def measure(store_dir: Path, experts: Path, steps: int, low_memory: bool, ipc: i
         torch.cuda.synchronize()
         before = torch.cuda.memory_allocated(device)
         torch.cuda.reset_peak_memory_stats(device)
-    else:
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    else:  # this process's own peak: ru_maxrss would start from the parent's
+        before = peak_memory_mb(device) * 2**20
     started = time.perf_counter()
     for iteration in range(2):
         objective.loss(videos, labels, iteration).backward()
@@ -69,7 +69,7 @@ def measure(store_dir: Path, experts: Path, steps: int, low_memory: bool, ipc: i
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated(device) - before
     else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+        peak = peak_memory_mb(device) * 2**20 - before
     return {
         "steps": steps,
         "low_memory": low_memory,
